@@ -1,0 +1,59 @@
+"""The HTTP API application: wiring only; routes live in crisis.api.routes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request, Response
+
+from crisis.api import problems
+from crisis.api.metrics import ApiMetrics
+from crisis.api.routes import console, crises, ops
+from crisis.config import Settings
+from crisis.keys import KeyStore
+from crisis.ledger import Ledger
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
+    """The ledger's lifetime (its reader loop) belongs to the caller: the app only reads it."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(
+        title="crisis-bus API",
+        version="1",
+        description="Declare and run online crises, share indicators, report provider actions.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.ledger = ledger
+    app.state.keys = keys
+    app.state.metrics = metrics = ApiMetrics()
+    problems.install(app)
+    app.include_router(crises.router)
+    app.include_router(ops.router)
+    app.include_router(console.router)
+
+    @app.middleware("http")
+    async def context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        structlog.contextvars.clear_contextvars()
+        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            response: Response = problems.problem_response(
+                413, f"the body exceeds {settings.max_body_bytes} bytes", code="too_large"
+            )
+        else:
+            response = await metrics.middleware(request, call_next)
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+    return app

@@ -1,0 +1,109 @@
+"""RFC 9457 problem details for every error the API returns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from crisis.bus.base import PublishError, PublishUnknown
+
+log = structlog.get_logger(__name__)
+
+PROBLEM = "application/problem+json"
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    503: "Service unavailable",
+    500: "Internal server error",
+}
+
+
+class Problem(Exception):
+    """Raise from a route to answer with a problem document."""
+
+    def __init__(self, status: int, detail: str, *, code: str = "", **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.code = code
+        self.extra = extra
+
+
+def problem_response(
+    status: int, detail: str, *, code: str = "", headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://crisis-bus.org/problems/{code or status}",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if code:
+        body["code"] = code
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _errors(errors: Sequence[Any]) -> list[dict[str, str]]:
+    return [
+        {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": str(e.get("msg", ""))}
+        for e in errors
+    ]
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem_response(exc.status, exc.detail, code=exc.code, headers=headers, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(
+            422, "the request does not match its schema", code="invalid", errors=_errors(exc.errors())
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(PublishUnknown)
+    async def _unknown(_: Request, exc: PublishUnknown) -> JSONResponse:
+        log.warning("publish_unknown", error=str(exc), event_ids=exc.event_ids[:10])
+        return problem_response(
+            503,
+            f"{exc}. The write may have landed: retry with the same event ids, it will not be duplicated.",
+            code="outcome_unknown",
+            event_ids=list(exc.event_ids),
+            headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(PublishError)
+    async def _failed(_: Request, exc: PublishError) -> JSONResponse:
+        log.warning("publish_failed", error=str(exc))
+        return problem_response(
+            503,
+            f"the event log is unavailable: {exc}",
+            code="broker_unavailable",
+            event_ids=list(exc.event_ids),
+            headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(Exception)
+    async def _crash(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error")
+        return problem_response(500, "internal error; it has been logged", code="internal")

@@ -1,0 +1,185 @@
+"""The bus on Kafka (aiokafka). The only module that imports aiokafka."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, KafkaTimeoutError, RequestTimedOutError, TopicAlreadyExistsError
+
+from crisis.bus.base import Delivered, Position, PublishError, PublishUnknown, Topology
+from crisis.bus.codec import decode, encode
+from crisis.config import Settings
+from crisis.domain.envelope import Envelope
+
+log = structlog.get_logger(__name__)
+
+# Errors after which the record may nevertheless be in the log: the caller must hear "unknown", not "failed".
+_UNKNOWN = (KafkaTimeoutError, RequestTimedOutError, TimeoutError)
+
+
+class KafkaBus:
+    """acks=all; every event keyed by its crisis id, so one crisis lives in one partition, in order."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._s = settings
+        self.topic = settings.kafka_topic
+        self._producer: AIOKafkaProducer | None = None
+        self._cluster_id = ""
+
+    def _common(self) -> dict[str, Any]:
+        return {
+            "bootstrap_servers": self._s.kafka_bootstrap,
+            "security_protocol": self._s.kafka_security_protocol,
+            "request_timeout_ms": self._s.kafka_request_timeout_ms,
+        }
+
+    async def __aenter__(self) -> KafkaBus:
+        await self.ensure_topic()
+        self._producer = AIOKafkaProducer(
+            **self._common(),
+            acks="all",
+            enable_idempotence=self._s.kafka_idempotence,
+            linger_ms=self._s.kafka_linger_ms,
+            max_batch_size=256 * 1024,
+        )
+        await self._producer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def ensure_topic(self) -> None:
+        """Create the topic with the configured partitions and replication; an existing one is kept."""
+        admin = AIOKafkaAdminClient(**self._common())
+        await admin.start()
+        try:
+            cluster = await admin.describe_cluster()
+            self._cluster_id = str(cluster.get("cluster_id") or "")
+            topic = NewTopic(self.topic, self._s.kafka_partitions, self._s.kafka_replication)
+            await admin.create_topics([topic])
+            log.info("topic_created", topic=self.topic, partitions=self._s.kafka_partitions)
+        except TopicAlreadyExistsError:
+            pass
+        finally:
+            await admin.close()
+
+    async def publish(self, envelopes: Sequence[Envelope]) -> list[Position]:
+        if self._producer is None:
+            raise PublishError("the Kafka producer is not running", [e.id for e in envelopes])
+        ids = [e.id for e in envelopes]
+        try:
+            async with asyncio.timeout(self._s.publish_timeout_s):
+                futures = []
+                for env in envelopes:
+                    record = encode(env)
+                    futures.append(
+                        await self._producer.send(
+                            self.topic, record.value, key=record.key, headers=record.headers
+                        )
+                    )
+                metadata = await asyncio.gather(*futures)
+        except _UNKNOWN as exc:
+            raise PublishUnknown(f"Kafka did not acknowledge in time: {type(exc).__name__}", ids) from exc
+        except KafkaError as exc:
+            raise PublishUnknown(f"Kafka write failed: {type(exc).__name__}: {exc}", ids) from exc
+        return [Position(m.partition, m.offset) for m in metadata]
+
+    async def describe(self) -> Topology:
+        async with self._consumer() as consumer:
+            parts = await _partitions(consumer, self.topic)
+            earliest = await consumer.beginning_offsets(parts)
+            return Topology(
+                cluster_id=self._cluster_id,
+                topic=self.topic,
+                partitions=len(parts),
+                earliest={tp.partition: off for tp, off in earliest.items()},
+            )
+
+    async def healthy(self) -> bool:
+        if self._producer is None:
+            return False
+        try:
+            async with asyncio.timeout(2):
+                return bool(await self._producer.client.fetch_all_metadata())
+        except (KafkaError, TimeoutError):
+            return False
+
+    @asynccontextmanager
+    async def _consumer(self) -> AsyncIterator[AIOKafkaConsumer]:
+        consumer = AIOKafkaConsumer(
+            **self._common(),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=self._s.kafka_fetch_wait_ms,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        await consumer.start()
+        try:
+            yield consumer
+        finally:
+            await consumer.stop()
+
+    @asynccontextmanager
+    async def reader(self, start: Mapping[int, int] | None = None) -> AsyncIterator[KafkaReader]:
+        async with self._consumer() as consumer:
+            parts = await _partitions(consumer, self.topic)
+            consumer.assign(parts)
+            for tp in parts:
+                if start and tp.partition in start:
+                    consumer.seek(tp, start[tp.partition])
+                else:
+                    await consumer.seek_to_beginning(tp)
+            positions = {tp.partition: await consumer.position(tp) for tp in parts}
+            yield KafkaReader(consumer, parts, positions)
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    parts = consumer.partitions_for_topic(topic)
+    if not parts:
+        await consumer._client.force_metadata_update()
+        parts = consumer.partitions_for_topic(topic)
+    if not parts:
+        raise PublishError(f"topic {topic} does not exist")
+    return [TopicPartition(topic, p) for p in sorted(parts)]
+
+
+class KafkaReader:
+    def __init__(
+        self, consumer: AIOKafkaConsumer, parts: list[TopicPartition], start: dict[int, int]
+    ) -> None:
+        self._consumer = consumer
+        self._parts = parts
+        self._next = start
+
+    def caught_up(self) -> bool:
+        """Compares with the fetch high-watermark: ListOffsets is not reliable on every broker."""
+        for tp in self._parts:
+            high = self._consumer.highwater(tp)
+            if high is None or self._next[tp.partition] < high:
+                return False
+        return True
+
+    async def next_batch(self, timeout: float) -> list[Delivered]:
+        records = await self._consumer.getmany(*self._parts, timeout_ms=int(timeout * 1000))
+        batch: list[Delivered] = []
+        for tp, items in records.items():
+            for r in items:
+                self._next[tp.partition] = r.offset + 1
+                try:
+                    env = decode(r.value or b"", list(r.headers))
+                except Exception as exc:
+                    log.warning(
+                        "record_skipped", partition=tp.partition, offset=r.offset, error=str(exc)[:200]
+                    )
+                    continue
+                batch.append(Delivered(env, tp.partition, r.offset))
+        return batch

@@ -1,0 +1,26 @@
+"""Who may receive what: the one implementation of role, TLP 2.0 and mode rules for every read path."""
+
+from __future__ import annotations
+
+from crisis.domain.enums import EventType, Mode, Role, Tlp
+from crisis.domain.principal import Principal
+
+
+def may_read(
+    principal: Principal,
+    *,
+    type: EventType,
+    tlp: Tlp,
+    mode: Mode,
+    author_org: str,
+    recipients: tuple[str, ...],
+) -> bool:
+    """True when `principal` is entitled to an event or state carrying these handling attributes."""
+    if not principal.may_touch_mode(mode):
+        return False
+    if principal.role is Role.OBSERVER:
+        # Observers see crisis state only, and only what is TLP:CLEAR.
+        return type.is_crisis_state and tlp is Tlp.CLEAR
+    if tlp.names_recipients:
+        return principal.org == author_org or principal.org in recipients
+    return True

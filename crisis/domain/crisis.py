@@ -1,0 +1,219 @@
+"""The crisis and its status machine: pure rules, no I/O.
+
+monitoring -> activated (level 1..3, may change while activated) -> concluded -> closed;
+monitoring may also go straight to closed. Every transition records who, when and why.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from crisis.domain.enums import ActivationCriterion, EventType, Mode, Role, Status, Tlp
+from crisis.domain.principal import Principal
+
+Level = Annotated[int, Field(ge=1, le=3)]
+OrgName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+
+# Which status may follow which; "activated -> activated" is a level change.
+NEXT: dict[Status, frozenset[Status]] = {
+    Status.MONITORING: frozenset({Status.ACTIVATED, Status.CLOSED}),
+    Status.ACTIVATED: frozenset({Status.ACTIVATED, Status.CONCLUDED}),
+    Status.CONCLUDED: frozenset({Status.CLOSED}),
+    Status.CLOSED: frozenset(),
+}
+
+
+class TransitionError(Exception):
+    """A transition the rules forbid; `code` maps to an HTTP status at the edge."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Transition(BaseModel):
+    """The record of one status change: who, when, why, and the criteria met for activation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    from_status: Status | None
+    to_status: Status
+    level: Level | None = None
+    reason: str = Field(default="", max_length=2000)
+    criteria: tuple[ActivationCriterion, ...] = ()
+    by_org: str
+    by_key: str
+    at: AwareDatetime
+
+
+class CrisisState(BaseModel):
+    """A crisis as of one version; `version` counts accepted crisis events, starting at 1."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    title: str = Field(min_length=1, max_length=200)
+    summary: str = Field(default="", max_length=4000)
+    mode: Mode
+    status: Status
+    level: Level | None = None
+    criteria: tuple[ActivationCriterion, ...] = ()
+    jurisdictions: tuple[str, ...] = ()
+    tlp: Tlp = Tlp.AMBER
+    tlprecipients: tuple[str, ...] = ()
+    created_by: str
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    version: int = Field(ge=1)
+
+
+class CrisisCreate(BaseModel):
+    """Open a crisis in `monitoring`, or declare it directly `activated` with a level and criteria."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    summary: str = Field(default="", max_length=4000)
+    mode: Mode = Mode.LIVE
+    status: Status = Status.MONITORING
+    level: Level | None = None
+    criteria: list[ActivationCriterion] = Field(default_factory=list, max_length=4)
+    jurisdictions: list[Annotated[str, Field(min_length=2, max_length=8)]] = Field(
+        default_factory=list, max_length=50
+    )
+    tlp: Tlp = Tlp.AMBER
+    tlprecipients: list[OrgName] = Field(default_factory=list, max_length=200)
+    reason: str = Field(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _opening_status(self) -> CrisisCreate:
+        if self.status not in (Status.MONITORING, Status.ACTIVATED):
+            raise ValueError("a crisis opens as 'monitoring' or is declared 'activated'")
+        _check_activation(self.status, self.level, self.criteria)
+        return self
+
+
+class TransitionRequest(BaseModel):
+    """Move a crisis on; `expected_version` is the version the caller last saw."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: Status
+    expected_version: int = Field(ge=1)
+    level: Level | None = None
+    criteria: list[ActivationCriterion] = Field(default_factory=list, max_length=4)
+    reason: str = Field(default="", max_length=2000)
+
+
+def _check_activation(status: Status, level: int | None, criteria: list[ActivationCriterion]) -> None:
+    if status is Status.ACTIVATED:
+        if level is None:
+            raise ValueError("activation needs a level (1..3)")
+    elif level is not None:
+        raise ValueError("only an activated crisis has a level")
+
+
+def event_type_for(before: Status | None, after: Status) -> EventType:
+    if after is Status.MONITORING:
+        return EventType.CRISIS_OPENED
+    if after is Status.ACTIVATED:
+        return EventType.CRISIS_LEVEL_CHANGED if before is Status.ACTIVATED else EventType.CRISIS_ACTIVATED
+    return EventType.CRISIS_CONCLUDED if after is Status.CONCLUDED else EventType.CRISIS_CLOSED
+
+
+def may_open(principal: Principal, status: Status) -> bool:
+    """Authorities and coordinators open monitoring; only coordinators declare."""
+    if principal.role is Role.COORDINATOR:
+        return True
+    return principal.role is Role.AUTHORITY and status is Status.MONITORING
+
+
+def may_transition(principal: Principal) -> bool:
+    return principal.role is Role.COORDINATOR
+
+
+def opened(
+    crisis_id: str, req: CrisisCreate, principal: Principal, at: datetime
+) -> tuple[CrisisState, Transition]:
+    """The first state of a crisis and its transition record."""
+    transition = Transition(
+        from_status=None,
+        to_status=req.status,
+        level=req.level,
+        reason=req.reason,
+        criteria=tuple(req.criteria),
+        by_org=principal.org,
+        by_key=principal.key_id,
+        at=at,
+    )
+    state = CrisisState(
+        id=crisis_id,
+        title=req.title,
+        summary=req.summary,
+        mode=req.mode,
+        status=req.status,
+        level=req.level,
+        criteria=tuple(req.criteria),
+        jurisdictions=tuple(req.jurisdictions),
+        tlp=req.tlp,
+        tlprecipients=tuple(req.tlprecipients),
+        created_by=principal.org,
+        created_at=at,
+        updated_at=at,
+        version=1,
+    )
+    return state, transition
+
+
+def advance(state: CrisisState, transition: Transition, expected_version: int) -> CrisisState:
+    """Apply one transition or raise TransitionError; the same rule decides in the API and every reader."""
+    if expected_version != state.version:
+        raise TransitionError(
+            "stale_version", f"crisis {state.id} is at version {state.version}, not {expected_version}"
+        )
+    if transition.from_status is not state.status:
+        raise TransitionError(
+            "stale_version", f"crisis {state.id} is {state.status}, not {transition.from_status}"
+        )
+    if transition.to_status not in NEXT[state.status]:
+        raise TransitionError(
+            "invalid_transition", f"a {state.status} crisis cannot become {transition.to_status}"
+        )
+    try:
+        _check_activation(transition.to_status, transition.level, list(transition.criteria))
+    except ValueError as exc:
+        raise TransitionError("invalid_transition", str(exc)) from exc
+    if state.status is Status.ACTIVATED is transition.to_status and transition.level == state.level:
+        raise TransitionError("invalid_transition", f"crisis {state.id} is already at level {state.level}")
+    level = transition.level if transition.to_status is Status.ACTIVATED else state.level
+    criteria = transition.criteria or state.criteria
+    return state.model_copy(
+        update={
+            "status": transition.to_status,
+            "level": level,
+            "criteria": criteria,
+            "updated_at": transition.at,
+            "version": state.version + 1,
+        }
+    )
+
+
+def plan(
+    state: CrisisState, req: TransitionRequest, principal: Principal, at: datetime
+) -> tuple[CrisisState, Transition]:
+    """Check a requested transition against the current state; returns the next state and its record."""
+    transition = Transition(
+        from_status=state.status,
+        to_status=req.to,
+        level=req.level,
+        reason=req.reason,
+        criteria=tuple(req.criteria),
+        by_org=principal.org,
+        by_key=principal.key_id,
+        at=at,
+    )
+    return advance(state, transition, req.expected_version), transition

@@ -1,0 +1,90 @@
+"""Vocabulary of the protocol: every closed set of values the bus speaks."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    """Fixed at creation: exercise traffic is never mistaken for a live crisis."""
+
+    LIVE = "live"
+    EXERCISE = "exercise"
+
+
+class Status(StrEnum):
+    MONITORING = "monitoring"
+    ACTIVATED = "activated"
+    CONCLUDED = "concluded"
+    CLOSED = "closed"
+
+
+class Role(StrEnum):
+    COORDINATOR = "coordinator"
+    AUTHORITY = "authority"
+    PROVIDER = "provider"
+    OBSERVER = "observer"
+
+
+class Tlp(StrEnum):
+    """Traffic Light Protocol 2.0 labels, least to most restrictive."""
+
+    CLEAR = "clear"
+    GREEN = "green"
+    AMBER = "amber"
+    AMBER_STRICT = "amber+strict"
+    RED = "red"
+
+    @property
+    def names_recipients(self) -> bool:
+        """RED and AMBER+STRICT travel only to organisations named on the event."""
+        return self in (Tlp.RED, Tlp.AMBER_STRICT)
+
+
+class EventType(StrEnum):
+    CRISIS_OPENED = "crisis.opened"
+    CRISIS_ACTIVATED = "crisis.activated"
+    CRISIS_LEVEL_CHANGED = "crisis.level_changed"
+    CRISIS_CONCLUDED = "crisis.concluded"
+    CRISIS_CLOSED = "crisis.closed"
+    INDICATOR_SHARED = "indicator.shared"
+    INDICATOR_RETRACTED = "indicator.retracted"
+    ACTION_REPORTED = "action.reported"
+
+    @property
+    def is_crisis_state(self) -> bool:
+        return self.value.startswith("crisis.")
+
+
+class ActivationCriterion(StrEnum):
+    """The EU Crisis Protocol's thresholds for activation."""
+
+    ONGOING_VIOLENT_EVENT = "ongoing_violent_event"
+    PERPETRATOR_CONTENT = "perpetrator_content"
+    DEPICTS_VIOLENCE = "depicts_violence"
+    VIRAL_SPREAD = "viral_spread"
+
+
+class ActionOutcome(StrEnum):
+    RECEIVED = "received"
+    REMOVED = "removed"
+    BLOCKED = "blocked"
+    NOT_FOUND = "not_found"
+    DISAGREE = "disagree"
+    NO_ACTION = "no_action"
+
+    @property
+    def is_receipt(self) -> bool:
+        return self is ActionOutcome.RECEIVED
+
+
+class IndicatorKind(StrEnum):
+    URL = "url"
+    MD5 = "md5"
+    SHA1 = "sha1"
+    SHA256 = "sha256"
+    SHA512 = "sha512"
+    PDQ = "pdq"
+    TMK = "tmk"
+    VPDQ = "vpdq"
+    METADATA = "metadata"

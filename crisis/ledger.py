@@ -1,0 +1,94 @@
+"""The log folded live: one reader loop per process keeps a Book current and tells writers the verdict.
+
+A write is: publish (Kafka acknowledges), then wait until this process's own reader has folded the event.
+Every process folds the same log with the same rules, so the verdict is the same everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+import structlog
+
+from crisis.bus.base import Bus, Delivered, PublishUnknown
+from crisis.domain.book import Book, Outcome
+from crisis.domain.envelope import Envelope
+
+log = structlog.get_logger(__name__)
+
+Listener = Callable[[list[tuple[Delivered, Outcome]]], None]
+
+
+class Ledger:
+    def __init__(self, bus: Bus, *, verdict_timeout: float = 8.0, poll: float = 0.5) -> None:
+        self.bus = bus
+        self.book = Book()
+        self.caught_up = asyncio.Event()
+        self.listeners: list[Listener] = []
+        self.positions: dict[int, int] = {}
+        self._waiters: dict[str, asyncio.Future[Outcome]] = {}
+        self._verdict_timeout = verdict_timeout
+        self._poll = poll
+        self.failed: BaseException | None = None
+
+    async def run(self) -> None:
+        """Fold the log from its beginning, forever; returns only when cancelled."""
+        try:
+            async with self.bus.reader() as reader:
+                while True:
+                    batch = await reader.next_batch(self._poll)
+                    if batch:
+                        self._fold(batch)
+                    if reader.caught_up() and not self.caught_up.is_set():
+                        log.info("ledger_caught_up", crises=len(self.book.crises))
+                        self.caught_up.set()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self.failed = exc
+            log.exception("ledger_failed")
+            raise
+
+    def _fold(self, batch: list[Delivered]) -> None:
+        folded = []
+        for item in batch:
+            outcome = self.book.apply(item.envelope)
+            self.positions[item.partition] = item.offset + 1
+            waiter = self._waiters.pop(item.envelope.id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(outcome)
+            folded.append((item, outcome))
+        for listener in self.listeners:
+            listener(folded)
+
+    async def write(self, envelopes: Sequence[Envelope]) -> list[Outcome]:
+        """Publish and return each event's verdict. A retried event id returns its first verdict.
+
+        Raises PublishError when Kafka refused, PublishUnknown when the outcome is not known:
+        both carry the event ids, and a retry with the same ids never makes a second event.
+        """
+        loop = asyncio.get_running_loop()
+        futures: dict[str, asyncio.Future[Outcome]] = {}
+        fresh = []
+        for env in envelopes:
+            known = self.book.outcomes.get(env.id)
+            if known is not None:
+                futures[env.id] = loop.create_future()
+                futures[env.id].set_result(known)
+                continue
+            futures[env.id] = self._waiters.setdefault(env.id, loop.create_future())
+            fresh.append(env)
+        try:
+            if fresh:
+                await self.bus.publish(fresh)
+            async with asyncio.timeout(self._verdict_timeout):
+                return [await futures[env.id] for env in envelopes]
+        except TimeoutError as exc:
+            raise PublishUnknown(
+                "Kafka acknowledged the write but its verdict is not known yet", [e.id for e in envelopes]
+            ) from exc
+        finally:
+            # An event that lands later is still folded; only its waiter goes.
+            for env in fresh:
+                self._waiters.pop(env.id, None)

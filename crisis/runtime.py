@@ -1,0 +1,96 @@
+"""Composition root for servers: bus, ledger, API and gateway, each lifetime closed in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+import uvicorn
+
+from crisis.api.app import create_app
+from crisis.bus.kafka import KafkaBus
+from crisis.config import Settings
+from crisis.keys import KeyStore
+from crisis.ledger import Ledger
+
+if TYPE_CHECKING:
+    from crisis.bus.base import Bus
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Running:
+    settings: Settings
+    bus: Bus
+    ledger: Ledger
+    keys: KeyStore
+    api_url: str = ""
+    ws_url: str = ""
+
+
+@asynccontextmanager
+async def ledger_running(
+    bus: Bus, settings: Settings, *, ready_timeout: float = 60.0
+) -> AsyncIterator[Ledger]:
+    """A ledger folding the log in the background; entered once it has caught up."""
+    ledger = Ledger(bus, verdict_timeout=settings.publish_timeout_s, poll=settings.kafka_fetch_wait_ms / 1000)
+    task = asyncio.create_task(ledger.run(), name="ledger")
+    try:
+        async with asyncio.timeout(ready_timeout):
+            waiter = asyncio.create_task(ledger.caught_up.wait())
+            done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if task in done:
+                waiter.cancel()
+                task.result()  # re-raises the reader's failure
+        yield ledger
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+@asynccontextmanager
+async def api_running(settings: Settings, ledger: Ledger, keys: KeyStore) -> AsyncIterator[str]:
+    """uvicorn serving the API on settings.api_host:api_port (0 = a free port); yields its URL."""
+    app = create_app(settings, ledger, keys)
+    config = uvicorn.Config(
+        app, host=settings.api_host, port=settings.api_port, log_config=None, access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    # _serve, not serve: serve() would take over SIGINT/SIGTERM, which belong to the CLI.
+    task = asyncio.create_task(server._serve(), name="api")
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the API server stopped while starting")
+            await asyncio.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://{settings.api_host}:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@asynccontextmanager
+async def stack(settings: Settings, *, api: bool = True, gateway: bool = True) -> AsyncIterator[Running]:
+    """Everything a server process runs, against the Kafka named by settings.kafka_bootstrap."""
+    keys = KeyStore(settings.keys_file)
+    async with KafkaBus(settings) as bus, ledger_running(bus, settings) as ledger:
+        running = Running(settings, bus, ledger, keys)
+        async with contextlib.AsyncExitStack() as parts:
+            if api:
+                running.api_url = await parts.enter_async_context(api_running(settings, ledger, keys))
+            if gateway:
+                from crisis.gateway.server import Gateway
+
+                gw = await parts.enter_async_context(Gateway(settings, ledger, keys, bus))
+                running.ws_url = f"ws://{settings.gateway_host}:{gw.port}/v1/stream"
+            yield running

@@ -1,0 +1,43 @@
+"""The architecture, kept honest: the domain does no I/O, and only the Kafka adapter imports aiokafka."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "crisis"
+IO_LIBRARIES = {
+    "aiokafka",
+    "websockets",
+    "fastapi",
+    "starlette",
+    "httpx",
+    "uvicorn",
+    "socket",
+    "asyncio",
+    "structlog",
+    "subprocess",
+    "cloudevents",
+}
+
+
+def imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_domain_imports_only_the_standard_library_and_pydantic() -> None:
+    for path in (PACKAGE / "domain").rglob("*.py"):
+        leaked = imports(path) & IO_LIBRARIES
+        assert not leaked, f"{path.name} imports {leaked}"
+
+
+def test_only_the_kafka_adapter_imports_aiokafka() -> None:
+    users = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if "aiokafka" in imports(p)}
+    assert users <= {"bus/kafka.py", "broker.py"}, users
