@@ -583,7 +583,6 @@ def run_broker(port: int | None) -> int:
         return asyncio.run(_serve(port))
     except BrokerError as exc:
         log.error("broker.failed", error=str(exc))
-        print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:  # a Ctrl-C before the handlers were installed; the broker is stopped already
         return 0

@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 import crisis.broker
 from crisis.broker import BrokerError, EmbeddedBroker, free_port, wait_for_kafka
-from tests.support.mock_cluster import MockCluster
+from tests.support.mock_cluster import MockCluster, MockClusterError
 
 pytestmark = pytest.mark.kafka
 
@@ -370,3 +370,10 @@ async def test_mock_cluster_idempotent_producer_pause_resume_kill() -> None:
         assert not cluster.running
         assert not _alive(pid)
         assert not _port_open(cluster.addresses[0][1])
+
+
+def test_mock_cluster_start_failure_reports_its_stderr() -> None:
+    cluster = MockCluster(brokers=0)
+    with pytest.raises(MockClusterError, match="brokers must be at least 1"):
+        cluster.start()
+    assert not cluster.running

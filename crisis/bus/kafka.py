@@ -78,11 +78,20 @@ class KafkaBus:
         try:
             async with asyncio.timeout(self._s.publish_timeout_s):
                 futures = []
+                # The partitioner (murmur2 in pure Python) would run per record; a batch is mostly one
+                # crisis, so its partition is computed once per key, with the producer's own partitioner.
+                partitions: dict[bytes, int | None] = {}
                 for env in envelopes:
                     record = encode(env)
+                    if record.key not in partitions:
+                        partitions[record.key] = self._partition_for(record.key)
                     futures.append(
                         await self._producer.send(
-                            self.topic, record.value, key=record.key, headers=record.headers
+                            self.topic,
+                            record.value,
+                            key=record.key,
+                            headers=record.headers,
+                            partition=partitions[record.key],
                         )
                     )
                 metadata = await asyncio.gather(*futures)
@@ -91,6 +100,14 @@ class KafkaBus:
         except KafkaError as exc:
             raise PublishUnknown(f"Kafka write failed: {type(exc).__name__}: {exc}", ids) from exc
         return [Position(m.partition, m.offset) for m in metadata]
+
+    def _partition_for(self, key: bytes) -> int | None:
+        """The partition the producer itself would pick for `key`; None (it picks) before metadata is known."""
+        assert self._producer is not None
+        if not self._producer.client.cluster.partitions_for_topic(self.topic):
+            return None
+        # aiokafka <0.15 is pinned; _partition is the exact code path send() takes for partition=None.
+        return int(self._producer._partition(self.topic, None, key, None, key, None))
 
     async def describe(self) -> Topology:
         async with self._consumer() as consumer:

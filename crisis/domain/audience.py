@@ -24,3 +24,11 @@ def may_read(
     if tlp.names_recipients:
         return principal.org == author_org or principal.org in recipients
     return True
+
+
+_STRICTNESS = {tlp: rank for rank, tlp in enumerate(Tlp)}
+
+
+def is_wider(tlp: Tlp, than: Tlp) -> bool:
+    """True when `tlp` would let more readers see something than `than` does (e.g. GREEN vs AMBER)."""
+    return _STRICTNESS[tlp] < _STRICTNESS[than]

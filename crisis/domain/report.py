@@ -139,10 +139,19 @@ def build_report(record: CrisisRecord, generated_at: datetime, reader: Principal
     return Report(
         crisis=record.state,
         generated_at=generated_at,
-        timeline=[_entry(env, record) for env in record.timeline if visible(env)],
+        timeline=[_entry(env, record) for env in record.timeline if _shown(env, visible, readable_ids)],
         indicators=[_indicator_line(r) for r in indicators],
         providers=_providers(indicators, actions, record.state),
     )
+
+
+def _shown(env: Envelope, visible: Visible, readable_ids: set[str]) -> bool:
+    """An event about an indicator is shown only with the indicator: its id alone must not leak."""
+    if not visible(env):
+        return False
+    if env.type in (EventType.INDICATOR_RETRACTED, EventType.ACTION_REPORTED):
+        return env.data.get("indicator_id") in readable_ids
+    return True
 
 
 def _entry(env: Envelope, record: CrisisRecord) -> TimelineEntry:

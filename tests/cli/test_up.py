@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 from pathlib import Path
@@ -49,7 +50,7 @@ async def test_declare_over_http_then_receive_on_the_stream(up: CrisisUp, tmp_pa
                 assert r.status_code == 201, r.text
                 crisis_id = r.json()["id"]
             while True:
-                frame = json.loads(await ws.recv(timeout=10))
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
                 if frame.get("specversion"):
                     break
         assert frame["type"] == "crisis.activated"

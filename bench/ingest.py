@@ -1,0 +1,141 @@
+"""Indicators/s accepted through POST /v1/crises/{id}/indicators by one API process, acks=all, loopback.
+
+    python bench/ingest.py [--seconds 10] [--clients 4] [--batch 1000]
+
+Starts the embedded broker and one `crisis serve api` subprocess, opens a crisis, then several clients post
+batches of fresh sha256 indicators for a fixed time. Counts only items the API answered `created`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from crisis.broker import EmbeddedBroker, free_port
+from crisis.domain.enums import Role
+from crisis.keys import KeyStore
+
+_counter = itertools.count()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux), to tell server cost from machine contention."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def batch(size: int) -> list[dict[str, str]]:
+    return [
+        {"kind": "sha256", "value": hashlib.sha256(str(next(_counter)).encode()).hexdigest()}
+        for _ in range(size)
+    ]
+
+
+async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=url) as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"the API process exited with {proc.returncode}")
+            try:
+                if (await http.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise SystemExit("the API process did not become ready")
+
+
+async def client(url: str, key: str, path: str, size: int, until: float, counts: dict[str, int]) -> None:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
+        while time.monotonic() < until:
+            # Generate outside the timed request; the bench measures the server, not the client.
+            body = {"indicators": batch(size)}
+            r = await http.post(path, json=body)
+            if r.status_code != 200:
+                counts["failed_requests"] += 1
+                continue
+            for name, value in r.json()["counts"].items():
+                counts[name] += value
+            counts["requests"] += 1
+
+
+async def run(args: argparse.Namespace) -> None:
+    async with EmbeddedBroker() as broker:
+        workdir = Path(tempfile.mkdtemp(prefix="crisis-bench-"))
+        store = KeyStore(workdir / "keys.json")
+        _, hub = store.add("hub", Role.COORDINATOR)
+        _, authority = store.add("bka", Role.AUTHORITY)
+        port = free_port()
+        env = {
+            **os.environ,
+            "CRISIS_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "CRISIS_KAFKA_TOPIC": f"bench-{uuid.uuid4().hex[:8]}",
+            "CRISIS_KEYS_FILE": str(workdir / "keys.json"),
+            "CRISIS_KAFKA_IDEMPOTENCE": "false",  # the embedded broker cannot run the idempotent producer
+            "CRISIS_LOG_LEVEL": "warning",
+        }
+        cmd = [sys.executable, "-m", "crisis.cli", "serve", "api", "--port", str(port)]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            await wait_ready(url, proc)
+            async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {hub}"}) as http:
+                r = await http.post("/v1/crises", json={"title": "bench", "status": "activated", "level": 1})
+                r.raise_for_status()
+                path = f"/v1/crises/{r.json()['id']}/indicators"
+            counts = dict.fromkeys(("created", "sighting", "rejected", "requests", "failed_requests"), 0)
+            cpu_before = cpu_seconds(proc.pid), cpu_seconds(broker.pid)
+            start = time.monotonic()
+            until = start + args.seconds
+            await asyncio.gather(
+                *(client(url, authority, path, args.batch, until, counts) for _ in range(args.clients))
+            )
+            elapsed = time.monotonic() - start
+            api_cpu = cpu_seconds(proc.pid) - cpu_before[0]
+            broker_cpu = cpu_seconds(broker.pid) - cpu_before[1]
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    rate = counts["created"] / elapsed
+    print(
+        f"{counts['created']} indicators created in {elapsed:.1f} s by {args.clients} clients "
+        f"(batches of {args.batch}, {counts['requests']} requests, {counts['failed_requests']} failed, "
+        f"{counts['rejected']} rejected): {rate:,.0f} indicators/s accepted, acks=all"
+    )
+    per_1000 = 1000 * api_cpu / max(counts["created"], 1)
+    print(
+        f"API process CPU {api_cpu:.1f} s ({per_1000 * 1000:.0f} ms per 1,000 indicators), "
+        f"broker CPU {broker_cpu:.1f} s, on {os.cpu_count()} CPUs"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=1000)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

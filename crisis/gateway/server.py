@@ -1,0 +1,368 @@
+"""The WebSocket gateway: `GET /v1/stream` on its own port, fed by this process's ledger.
+
+    async with Gateway(settings, ledger, keys, bus) as gw:   # the caller runs the ledger
+        gw.port
+
+Handshake: a bearer key is checked before the upgrade (HTTP 401/403/400/404); a browser without the header
+sends `{"type": "auth", "token": ...}` first, within `gateway_auth_timeout_s`, or is closed with 1008.
+Then the subscription starts: from its cursor (catch-up, then live) or with the current state of each
+matching crisis (then live). See protocol.py for the messages and fanout.py for the live path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import structlog
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.typing import Origin, Subprotocol
+
+from crisis.bus.base import Bus
+from crisis.config import Settings
+from crisis.domain.principal import Principal
+from crisis.gateway import cursor as cursors
+from crisis.gateway import protocol
+from crisis.gateway.fanout import Fanout, Subscriber
+from crisis.gateway.frames import text_frame
+from crisis.gateway.protocol import Auth, Filter, ProtocolError, Subscription
+from crisis.gateway.resume import CatchUp, Fell, plan
+from crisis.gateway.snapshot import states
+from crisis.keys import KeyStore
+from crisis.ledger import Ledger
+
+log = structlog.get_logger(__name__)
+
+# Catch-up readers running at once; more wait their turn (their live frames are held meanwhile), so a
+# reconnect storm after a restart costs a bounded number of Kafka consumers.
+MAX_CATCH_UPS = 16
+_ids = itertools.count(1)
+
+
+class StreamConnection(ServerConnection):
+    """A connection and what its handshake established."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.number = next(_ids)
+        self.principal: Principal | None = None
+        self.token: str | None = None
+        self.subscription = Subscription(Filter())
+        self.subscriber: Subscriber | None = None
+
+
+class Gateway:
+    def __init__(self, settings: Settings, ledger: Ledger, keys: KeyStore, bus: Bus) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.keys = keys
+        self.bus = bus
+        self.port = 0
+        self.closed_slow = 0
+        self._server: Server | None = None
+        self._fanout: Fanout | None = None
+        self._catch_up: CatchUp | None = None
+        self._turns = asyncio.Semaphore(MAX_CATCH_UPS)
+        self._sweeper: asyncio.Task[None] | None = None
+        # Long enough for a reading client to answer a close; a client that stopped reading is cut then.
+        self._close_timeout = min(10.0, settings.gateway_heartbeat_s)
+
+    @property
+    def fanout(self) -> Fanout:
+        if self._fanout is None:
+            raise RuntimeError("the gateway is not running")
+        return self._fanout
+
+    # ------------------------------------------------------------------ lifetime
+
+    async def __aenter__(self) -> Gateway:
+        # Serve nothing from a half-read log: a state or a verdict from a stale book would be wrong.
+        await self.ledger.caught_up.wait()
+        topology = await self.bus.describe()
+        origin = cursors.origin(topology.cluster_id, topology.topic)
+        s = self.settings
+        # Taken together with registering the listener, with no await in between: the cut is exact.
+        vector = [
+            self.ledger.positions.get(p, topology.earliest.get(p, 0)) for p in range(topology.partitions)
+        ]
+        self._fanout = Fanout(
+            origin,
+            vector,
+            self.ledger.book,
+            limit=s.gateway_buffer_bytes,
+            on_overflow=self._slow,
+            open_state=State.OPEN,
+        )
+        self._catch_up = CatchUp(
+            self.bus,
+            self.ledger.book,
+            self.ledger.duplicates,
+            origin,
+            s.gateway_buffer_bytes,
+            drain_timeout=s.gateway_heartbeat_s,
+            open_state=State.OPEN,
+        )
+        self.ledger.listeners.append(self._fanout.publish)
+        try:
+            self._server = await serve(
+                self._handle,
+                s.gateway_host,
+                s.gateway_port,
+                origins=[*(cast(Origin, o) for o in s.gateway_allowed_origins), None],
+                select_subprotocol=_select_subprotocol,
+                compression=None,  # frames are shared between connections: no per-connection deflate
+                process_request=self._process_request,
+                ping_interval=s.gateway_heartbeat_s,
+                ping_timeout=s.gateway_heartbeat_s,
+                close_timeout=self._close_timeout,
+                max_size=s.gateway_max_message_bytes,
+                # websockets' own writes (pings, close) wait only above our limit, where we close anyway.
+                write_limit=s.gateway_buffer_bytes,
+                create_connection=StreamConnection,
+                server_header=None,
+            )
+        except BaseException:
+            self.ledger.listeners.remove(self._fanout.publish)
+            raise
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        self._sweeper = asyncio.create_task(self._sweep(), name="gateway-key-sweep")
+        log.info("gateway_listening", host=s.gateway_host, port=self.port, partitions=len(vector))
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._fanout is not None:
+            with contextlib.suppress(ValueError):
+                self.ledger.listeners.remove(self._fanout.publish)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        server = self._server
+        if server is None:
+            return
+        for conn in list(server.connections):
+            self._close(_stream(conn), protocol.GOING_AWAY, "gateway shutting down")
+        server.close(close_connections=False)
+        try:
+            async with asyncio.timeout(self._close_timeout + 1):
+                await server.wait_closed()
+        except TimeoutError:
+            for conn in list(server.all_connections):
+                conn.transport.abort()
+            await server.wait_closed()
+        log.info("gateway_stopped", port=self.port)
+
+    def stats(self) -> dict[str, int]:
+        fanout = self.fanout
+        return {
+            "connections": len(self._server.connections) if self._server else 0,
+            "subscribers": fanout.subscribers,
+            "groups": fanout.groups,
+            "delivered": fanout.delivered,
+            "closed_slow": self.closed_slow,
+        }
+
+    # ------------------------------------------------------------------ handshake
+
+    def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        conn = _stream(ws)
+        url = urlsplit(request.path)
+        if url.path != protocol.PATH:
+            return conn.respond(404, f"Not found: the stream is at {protocol.PATH}\n")
+        try:
+            subscription = protocol.parse_query(url.query)
+            token = protocol.bearer(request.headers.get("Authorization"))
+        except ProtocolError as exc:
+            return conn.respond(400, f"{exc}\n")
+        conn.subscription = subscription
+        if token is None:
+            return None  # a browser: the first message authenticates
+        principal = self.keys.authenticate(token)
+        if principal is None:
+            response = conn.respond(401, "The API key is unknown, expired or revoked.\n")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="crisis-bus"'
+            return response
+        reason = protocol.forbidden(principal, subscription.filter)
+        if reason is not None:
+            return conn.respond(403, f"{reason}\n")
+        conn.principal, conn.token = principal, token
+        return None
+
+    async def _authenticate(self, conn: StreamConnection) -> tuple[Principal, Subscription] | None:
+        timeout = self.settings.gateway_auth_timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                message = await conn.recv()
+        except TimeoutError:
+            self._close(conn, protocol.POLICY_VIOLATION, f"send an auth message within {timeout:g}s")
+            return None
+        except ConnectionClosed:
+            return None
+        try:
+            auth = protocol.parse_message(message)
+        except ProtocolError as exc:
+            self._close(conn, protocol.POLICY_VIOLATION, str(exc))
+            return None
+        if not isinstance(auth, Auth):
+            self._close(conn, protocol.POLICY_VIOLATION, "the first message must be of type 'auth'")
+            return None
+        principal = self.keys.authenticate(auth.token)
+        if principal is None:
+            self._close(conn, protocol.POLICY_VIOLATION, "the API key is unknown, expired or revoked")
+            return None
+        subscription = auth.subscription or conn.subscription
+        reason = protocol.forbidden(principal, subscription.filter)
+        if reason is not None:
+            self._close(conn, protocol.POLICY_VIOLATION, reason)
+            return None
+        conn.principal, conn.token = principal, auth.token
+        return principal, subscription
+
+    # ------------------------------------------------------------------ one connection
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        conn = _stream(ws)
+        principal, subscription = conn.principal, conn.subscription
+        if principal is None:
+            got = await self._authenticate(conn)
+            if got is None:
+                return
+            principal, subscription = got
+        with structlog.contextvars.bound_contextvars(conn=conn.number, org=principal.org):
+            await self._serve(conn, principal, subscription)
+
+    async def _serve(self, conn: StreamConnection, principal: Principal, subscription: Subscription) -> None:
+        sub = Subscriber(principal, subscription.filter, conn.transport, conn.protocol, owner=conn)
+        conn.subscriber = sub
+        log.info("stream_subscribed", filter=subscription.filter.to_json(), resume=bool(subscription.cursor))
+        task = self._start(conn, sub, subscription)
+        try:
+            async for message in conn:
+                try:
+                    request = protocol.parse_message(message)
+                    if isinstance(request, Auth):
+                        raise ProtocolError("already authenticated")
+                    reason = protocol.forbidden(principal, request.filter)
+                    if reason is not None:
+                        raise ProtocolError(reason)
+                except ProtocolError as exc:
+                    self._close(conn, protocol.POLICY_VIOLATION, str(exc))
+                    break
+                await _cancel(task)
+                sub.filter = request.filter
+                task = self._start(conn, sub, request)
+        except ConnectionClosed:
+            pass
+        finally:
+            await _cancel(task)
+            self.fanout.detach(sub)
+            log.info("stream_closed", code=conn.close_code)
+
+    def _start(
+        self, conn: StreamConnection, sub: Subscriber, subscription: Subscription
+    ) -> asyncio.Task[None] | None:
+        """A fresh subscription starts here and now; a resume runs its catch-up in a task."""
+        if subscription.cursor is None:
+            self.fanout.attach(sub)
+            first = [protocol.subscribed(sub.filter, sub.cursor, sub.principal)]
+            first += states(self.ledger.book, sub.principal, sub.filter, sub.cursor)
+            sub.transport.write(b"".join(text_frame(m) for m in first))
+            return None
+        return asyncio.create_task(self._resume(conn, sub, subscription.cursor))
+
+    async def _resume(self, conn: StreamConnection, sub: Subscriber, cursor: cursors.Cursor) -> None:
+        catch_up = self._catch_up
+        assert catch_up is not None
+        async with self._turns:
+            start = plan(cursor, self.fanout.origin, await self.bus.describe())
+            if conn.protocol.state is not State.OPEN:
+                return
+            until = self.fanout.attach(sub, floor=start.offsets)
+            first = [protocol.subscribed(sub.filter, sub.cursor, sub.principal)]
+            if start.gap is not None:
+                first.append(start.gap)
+                log.warning("stream_gap", cursor=cursors.encode(cursor.origin, cursor.offsets))
+            sub.transport.write(b"".join(text_frame(m) for m in first))
+            try:
+                await catch_up.run(sub, start.offsets, until)
+            except Fell as exc:
+                if sub.attached and conn.protocol.state is State.OPEN:
+                    log.info("stream_catch_up_slow", error=str(exc))
+                    self.fanout.detach(sub)
+                    self._slow(sub)
+                return
+        self.fanout.go_live(sub)
+
+    # ------------------------------------------------------------------ closing
+
+    def _slow(self, sub: Subscriber) -> None:
+        """The fan-out's overflow hook: close with the cut after the last frame this client was sent."""
+        conn = sub.owner
+        if isinstance(conn, StreamConnection):
+            self.closed_slow += 1
+            log.info("stream_slow_consumer", conn=conn.number, buffered=sub.transport.get_write_buffer_size())
+            self._close(conn, protocol.SLOW_CONSUMER, "slow consumer")
+
+    def _close(self, conn: StreamConnection, code: int, reason: str) -> None:
+        """Close without awaiting: a `closing` message and the close frame join the write buffer.
+
+        `Connection.close()` would wait for the buffer to drain, forever for a client that stopped reading;
+        instead the transport is aborted if the client has not completed the close in time.
+        """
+        if conn.protocol.state is not State.OPEN:
+            return
+        sub = conn.subscriber
+        cursor = sub.cursor if sub is not None and sub.cursor else None
+        if sub is not None:
+            self.fanout.detach(sub)
+        try:
+            if cursor is not None and code in (protocol.SLOW_CONSUMER, protocol.GOING_AWAY):
+                conn.transport.write(text_frame(protocol.closing(code, reason, cursor)))
+            conn.protocol.send_close(code, protocol.close_reason(reason, cursor))
+            conn.send_data()
+        except Exception:
+            conn.transport.abort()
+            return
+        asyncio.get_running_loop().call_later(self._close_timeout, conn.transport.abort)
+
+    async def _sweep(self) -> None:
+        """Keys revoked or expired while connected end their streams (checked once per heartbeat)."""
+        while True:
+            await asyncio.sleep(self.settings.gateway_heartbeat_s)
+            server = self._server
+            if server is None:
+                continue
+            verdicts: dict[str, bool] = {}
+            for ws in list(server.connections):
+                conn = _stream(ws)
+                if conn.token is None:
+                    continue
+                if conn.token not in verdicts:
+                    verdicts[conn.token] = self.keys.authenticate(conn.token) is not None
+                if not verdicts[conn.token]:
+                    self._close(conn, protocol.POLICY_VIOLATION, "the API key was revoked or expired")
+
+
+def _stream(ws: ServerConnection) -> StreamConnection:
+    assert isinstance(ws, StreamConnection)
+    return ws
+
+
+def _select_subprotocol(_: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    """cloudevents.json when offered; a bot that offers nothing is served all the same."""
+    return Subprotocol(protocol.SUBPROTOCOL) if protocol.SUBPROTOCOL in offered else None
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
