@@ -91,7 +91,7 @@ async def run(args: argparse.Namespace) -> None:
             "CRISIS_LOG_LEVEL": "warning",
         }
         cmd = [sys.executable, "-m", "crisis.cli", "serve", "api", "--port", str(port)]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)  # noqa: ASYNC220 -- spawn only, no wait
         try:
             url = f"http://127.0.0.1:{port}"
             await wait_ready(url, proc)

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
+class StartupError(RuntimeError):
+    """A server could not start (a port in use, a broker that does not answer)."""
+
+
 @dataclass
 class Running:
     settings: Settings
@@ -68,14 +72,14 @@ async def api_running(settings: Settings, ledger: Ledger, keys: KeyStore) -> Asy
     try:
         while not server.started:
             if task.done():
-                task.result()
-                raise RuntimeError("the API server stopped while starting")
+                # uvicorn reports a failed bind by exiting; say what failed instead.
+                raise StartupError(f"the API could not listen on {settings.api_host}:{settings.api_port}")
             await asyncio.sleep(0.02)
         port = server.servers[0].sockets[0].getsockname()[1]
         yield f"http://{settings.api_host}:{port}"
     finally:
         server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, SystemExit):
             await task
 
 

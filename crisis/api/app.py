@@ -44,6 +44,7 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
     app.state.keys = keys
     app.state.metrics = metrics = ApiMetrics()
     problems.install(app)
+    problems.document(app)
     app.include_router(crises.router)
     app.include_router(indicators.router)
     app.include_router(actions.router)

@@ -9,7 +9,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from crisis.bus.base import PublishError, PublishUnknown
 
@@ -65,6 +67,15 @@ def _errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     ]
 
 
+def _allowed(request: Request) -> str:
+    """Every method of every route on this path: Starlette's own Allow names only the first route's."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            methods.update(route.methods or ())
+    return ", ".join(sorted(methods - {"HEAD"}))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
@@ -78,8 +89,12 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(exc.status_code, str(exc.detail))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Keep the exception's headers: a 405 must say what is Allowed (RFC 9110).
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed(request)
+        return problem_response(exc.status_code, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(PublishUnknown)
     async def _unknown(_: Request, exc: PublishUnknown) -> JSONResponse:
@@ -107,3 +122,50 @@ def install(app: FastAPI) -> None:
     async def _crash(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error")
         return problem_response(500, "internal error; it has been logged", code="internal")
+
+
+class ProblemDocument(BaseModel):
+    """RFC 9457 problem details, as every error of this API is answered."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str | None = None
+    errors: list[dict[str, str]] | None = Field(default=None, description="Per-field errors of a 422.")
+    event_ids: list[str] | None = Field(default=None, description="Ids of the events of a 503 write.")
+
+
+# Every /v1 operation may answer these; documenting them lets clients (and schemathesis) rely on it.
+_API_ERRORS = (400, 401, 403, 404, 405, 409, 413, 415, 422, 503)
+
+
+def document(app: FastAPI) -> None:
+    """Declare the problem+json error responses on every /v1 operation of the OpenAPI document."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = default_openapi()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["ProblemDocument"] = ProblemDocument.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}}
+        metrics = schema.get("paths", {}).get("/metrics", {}).get("get", {})
+        if metrics:
+            metrics["responses"]["200"]["content"] = {"text/plain": {"schema": {"type": "string"}}}
+        for path, operations in schema.get("paths", {}).items():
+            if not path.startswith("/v1"):
+                continue
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status in _API_ERRORS:
+                    responses[str(status)] = {"description": TITLES[status], "content": content}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

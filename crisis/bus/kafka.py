@@ -102,7 +102,7 @@ class KafkaBus:
         return [Position(m.partition, m.offset) for m in metadata]
 
     def _partition_for(self, key: bytes) -> int | None:
-        """The partition the producer itself would pick for `key`; None (it picks) before metadata is known."""
+        """The partition the producer would pick for `key`; None (it picks) before it knows the topic."""
         assert self._producer is not None
         if not self._producer.client.cluster.partitions_for_topic(self.topic):
             return None

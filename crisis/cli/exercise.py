@@ -62,11 +62,10 @@ async def _run_live(args: argparse.Namespace, console: Console) -> Played:
         loop.add_signal_handler(signal.SIGINT, interrupt)
     try:
         with Live(Dashboard(runner.state, loaded.scenario.name), console=console, refresh_per_second=4):
-            played = await play(runner, args.report_dir, stop)
+            return await play(runner, args.report_dir, stop)
+    finally:
         if not console.is_terminal:
             console.line()  # Live leaves its last frame without a line end when not on a terminal
-        return played
-    finally:
         if handled:
             loop.remove_signal_handler(signal.SIGINT)
 
@@ -127,18 +126,17 @@ def _report(args: argparse.Namespace) -> int:
     """The same report for any crisis, live or exercise: from the API, or from a saved JSON."""
     try:
         if args.from_json:
-            raw = json.loads(args.from_json.read_text(encoding="utf-8"))
-            report = Report.model_validate(raw.get("report", raw))
+            debrief = reports.from_json(json.loads(args.from_json.read_text(encoding="utf-8")), args.speed)
         else:
             if not (args.crisis and args.key):
                 print("error: give a crisis id and --key, or --from-json", file=sys.stderr)
                 return 2
-            report = asyncio.run(_fetch(args))
+            debrief = Debrief(report=asyncio.run(_fetch(args)), speed=args.speed or 1.0)
     except (OSError, ValueError, ApiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    debrief = Debrief(report=report, speed=args.speed or 1.0)
-    for path in reports.write(debrief, args.report_dir, args.name or f"crisis-{report.crisis.id[:8]}"):
+    stem = args.name or f"crisis-{debrief.report.crisis.id[:8]}"
+    for path in reports.write(debrief, args.report_dir, stem):
         print(path)
     return 0
 
@@ -167,7 +165,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rep.add_argument("--key", help="an API key that may read the report")
     rep.add_argument("--api")
     rep.add_argument("--from-json", type=Path, help="a saved report JSON instead of the API")
-    rep.add_argument("--speed", type=float, help="the speed factor the crisis was played at")
+    rep.add_argument("--speed", type=float, help="the speed factor it was played at (a saved exercise knows)")
     rep.add_argument("--name", help="file name stem")
     rep.add_argument("--report-dir", type=Path, default=Path("exercise-reports"))
     rep.set_defaults(run=_report)

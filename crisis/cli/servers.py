@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import signal
-from collections.abc import AsyncIterator
+import socket
+import sys
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from pydantic import ValidationError
 
-from crisis.broker import EmbeddedBroker, run_broker
+from crisis.broker import BrokerError, EmbeddedBroker, run_broker
 from crisis.config import Settings
 from crisis.domain.enums import Role
 from crisis.keys import KeyStore
 from crisis.logging import configure_logging
-from crisis.runtime import stack
+from crisis.runtime import StartupError, stack
 
 log = structlog.get_logger(__name__)
 
@@ -97,12 +99,48 @@ def _settings(**overrides: object) -> Settings:
         raise SystemExit(f"invalid settings: {exc}") from exc
 
 
+def _port_taken(host: str, port: int) -> bool:
+    if port == 0:
+        return False
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _check_ports(*addresses: tuple[str, int, str]) -> None:
+    """Fail before starting anything, naming the flag that fixes it."""
+    for host, port, flag in addresses:
+        if _port_taken(host, port):
+            raise StartupError(f"{host}:{port} is already in use (choose another with {flag})")
+
+
+def _run(main: Coroutine[Any, Any, None]) -> int:
+    try:
+        asyncio.run(main)
+    except KeyboardInterrupt:
+        pass
+    except (StartupError, BrokerError, OSError) as exc:
+        print(f"crisis: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _run_up(args: argparse.Namespace) -> int:
     settings = _settings(api_port=args.api_port, gateway_port=args.gateway_port)
     configure_logging(settings.log_level)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_up(settings))
-    return 0
+    try:
+        _check_ports(
+            (settings.api_host, settings.api_port, "--api-port"),
+            (settings.gateway_host, settings.gateway_port, "--gateway-port"),
+        )
+    except StartupError as exc:
+        print(f"crisis: {exc}", file=sys.stderr)
+        return 1
+    return _run(_up(settings))
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -111,9 +149,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         gateway_port=args.port if args.what == "gateway" else None,
     )
     configure_logging(settings.log_level)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings, args.what))
-    return 0
+    return _run(_serve(settings, args.what))
 
 
 def _run_broker(args: argparse.Namespace) -> int:

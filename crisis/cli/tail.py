@@ -1,9 +1,120 @@
-"""Subcommands of this module are added as they are built."""
+"""`crisis tail`: the live stream in the terminal, one readable line per message (or raw JSON lines)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import os
+import sys
+from datetime import datetime
+from typing import Any, TextIO
+
+from crisis.client import Message, StreamRefused, stream
+
+DEFAULT_URL = "ws://127.0.0.1:8001/v1/stream"
+
+
+def describe(message: Message) -> str:
+    """One line for a person: time, type, crisis, handling, then what happened."""
+    body = message.body
+    if message.type == "state":
+        crisis = body.get("crisis") or {}
+        return f"{'now':>8}  {'state':<22} {_short(crisis.get('id'))}  {_crisis_line(crisis)}"
+    if message.type == "gap":
+        return f"{'':>8}  {'GAP':<22} {body.get('reason')}: {body.get('missing')}  {body.get('detail', '')}"
+    if not message.is_event:
+        return f"{'':>8}  {message.type:<22} {json.dumps(body)[:120]}"
+    marks = f"TLP:{str(body.get('tlp', '')).upper()}"
+    if body.get("mode") == "exercise":
+        marks += " EXERCISE"
+    when, crisis = _clock(body.get("time")), _short(message.subject)
+    return f"{when}  {message.type:<22} {crisis}  {marks:<13} {_what(message)}"
+
+
+def _what(message: Message) -> str:
+    data = message.data
+    if message.type.startswith("crisis."):
+        text = _crisis_line(data.get("crisis") or {})
+        reason = (data.get("transition") or {}).get("reason")
+        return f"{text}  ({reason})" if reason else text
+    if message.type == "indicator.shared":
+        value = str(data.get("canonical", ""))
+        value = value if len(value) <= 72 else value[:69] + "..."
+        return f"{data.get('kind')} {value}  by {data.get('shared_by')}  [{_short(data.get('indicator_id'))}]"
+    if message.type == "indicator.retracted":
+        return f"[{_short(data.get('indicator_id'))}] retracted by {data.get('retracted_by')}"
+    if message.type == "action.reported":
+        note = f"  ({data['note']})" if data.get("note") else ""
+        return f"{data.get('provider_org')} {data.get('outcome')} [{_short(data.get('indicator_id'))}]{note}"
+    return json.dumps(data)[:120]
+
+
+def _crisis_line(crisis: dict[str, Any]) -> str:
+    level = f" level {crisis['level']}" if crisis.get("level") else ""
+    return f'"{crisis.get("title", "")}" {crisis.get("status", "")}{level} v{crisis.get("version", "?")}'
+
+
+def _short(value: object) -> str:
+    return str(value or "-")[:8]
+
+
+def _clock(value: object) -> str:
+    try:
+        return datetime.fromisoformat(str(value)).strftime("%H:%M:%S")
+    except ValueError:
+        return "--:--:--"
+
+
+async def tail(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    options: dict[str, Any] = {
+        "crises": args.crisis,
+        "types": args.type,
+        "kinds": args.kind,
+        "mode": args.mode,
+        "cursor": args.cursor,
+        "control": True,
+    }
+    shown = 0
+    async with stream(args.url, args.key, **options) as events:
+        try:
+            async for message in events:
+                print(json.dumps(message.body) if args.json else describe(message), file=out, flush=True)
+                shown += 1 if message.is_event else 0
+                if args.count and shown >= args.count:
+                    break
+        finally:
+            if events.cursor and not args.json:
+                print(f"# resume with --cursor {events.cursor}", file=sys.stderr)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not args.key:
+        print("error: no API key: pass --key or set CRISIS_KEY", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(tail(args))
+    except StreamRefused as exc:
+        print(f"error: the gateway refused the stream: {exc}", file=sys.stderr)
+        return 1
+
+
+def _listed(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds nothing yet."""
+    p = sub.add_parser("tail", help="print the live stream (resumes by itself after a disconnect)")
+    p.add_argument("--url", default=os.environ.get("CRISIS_STREAM", DEFAULT_URL), help="env CRISIS_STREAM")
+    p.add_argument("--key", default=os.environ.get("CRISIS_KEY", ""), help="API key (env CRISIS_KEY)")
+    for name, what in (("crisis", "crisis ids"), ("type", "event types, e.g. indicator.shared or crisis.*")):
+        p.add_argument(
+            f"--{name}", type=_listed, action="extend", help=f"{what} (comma-separated, repeatable)"
+        )
+    p.add_argument("--kind", type=_listed, action="extend", help="indicator kinds, e.g. sha256,url")
+    p.add_argument("--mode", choices=["live", "exercise", "both"], default="live")
+    p.add_argument("--cursor", help="continue right after the event that carried this cursor")
+    p.add_argument("--json", action="store_true", help="one raw JSON message per line")
+    p.add_argument("--count", type=int, default=0, help="stop after this many events (default: never)")
+    p.set_defaults(run=_run)

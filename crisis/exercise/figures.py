@@ -8,6 +8,7 @@ from datetime import datetime
 
 from crisis.domain.report import ProviderLine, Report
 from crisis.exercise.deadlines import Expectation, Miss, missed, one_hour_rule
+from crisis.exercise.sampling import Plan
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Debrief:
     injects: list[tuple[float, str, datetime | None, str | None]] = field(default_factory=list)
     interrupted: bool = False
     origin: datetime | None = None  # when the exercise clock read zero; else the first event
+    plans: list[Plan] = field(default_factory=list)  # what simulated providers drew
 
     @property
     def is_exercise(self) -> bool:
@@ -81,3 +83,48 @@ def figures(p: ProviderLine, speed: float, hour: float) -> ProviderFigures:
         slowest_receipt_s=max(receipts, default=None),
         slowest_action_s=max(actions, default=None),
     )
+
+
+@dataclass(frozen=True)
+class SimulationCheck:
+    """A simulated provider's drawn delays beside the log's measurement of them (exercise seconds)."""
+
+    org: str
+    answers: int
+    drawn_receipt_s: float | None
+    measured_receipt_s: float | None
+    drawn_action_s: float | None
+    measured_action_s: float | None
+    largest_gap_s: float | None
+
+
+def simulation_check(d: Debrief) -> list[SimulationCheck]:
+    """Per simulated provider: medians drawn and measured, and the largest gap on any one answer."""
+    items = {(p.org, i.indicator_id): i for p in d.report.providers for i in p.items}
+    out = []
+    for org in sorted({plan.org for plan in d.plans}):
+        receipts: list[tuple[float, float]] = []
+        actions: list[tuple[float, float]] = []
+        for plan in (p for p in d.plans if p.org == org and p.answered):
+            item = items.get((org, plan.indicator_id))
+            if item is not None and item.receipt_s is not None and plan.receipt_s is not None:
+                receipts.append((plan.receipt_s, item.receipt_s * d.speed))
+            if item is not None and item.action_s is not None and plan.action_s is not None:
+                actions.append((plan.action_s, item.action_s * d.speed))
+        gaps = [abs(m - drawn) for drawn, m in receipts + actions]
+        out.append(
+            SimulationCheck(
+                org=org,
+                answers=len(receipts) + len(actions),
+                drawn_receipt_s=_median([drawn for drawn, _ in receipts]),
+                measured_receipt_s=_median([m for _, m in receipts]),
+                drawn_action_s=_median([drawn for drawn, _ in actions]),
+                measured_action_s=_median([m for _, m in actions]),
+                largest_gap_s=max(gaps, default=None),
+            )
+        )
+    return out
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None

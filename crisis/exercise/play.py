@@ -43,6 +43,7 @@ def debrief_of(runner: Runner, result: RunResult) -> Debrief | None:
         injects=[(i.at_s, i.summary, i.sent_at, i.error) for i in result.injects],
         interrupted=result.interrupted,
         origin=result.started_at,
+        plans=result.plans,
     )
 
 

@@ -70,7 +70,7 @@ def crisis_timeline(d: Debrief) -> str:
         tip = f"{clock(start)} {entry.summary}"
         out.append(svg.rect(x(start), rows["status"] - 11, x(end) - x(start), 22, colour, tip))
         out.append(svg.line(x(start), 24 + 12 * (n % 2), x(start), bottom, "#555", 'stroke-dasharray="2,2"'))
-        label = f"{entry.type.value.split('.')[1]} {status}"
+        label = _label(entry, status)
         # Labels near the right edge read leftwards so they stay inside the picture.
         right = x(start) > WIDTH - RIGHT - 120
         out.append(
@@ -92,13 +92,26 @@ def crisis_timeline(d: Debrief) -> str:
     for name, y in rows.items():
         out.append(svg.text(LEFT - 8, y + 4, {"answers": "provider answers"}.get(name, name), "end"))
     used = {_status(e) for e in crisis_events}
-    legend = [(name, c, "rect") for name, c in STATUS_COLOURS.items() if name in used]
+    statuses = [(name, c, "rect") for name, c in STATUS_COLOURS.items() if name in used]
     answered = {
         str(o) for p in d.report.providers for i in p.items for o in ("received", i.first_action) if o
     }
-    legend += [(name, c, "dot") for name, c in OUTCOME_COLOURS.items() if name in answered]
-    out += _legend(legend, bottom + 48)
-    return svg.document(WIDTH, bottom + 62, out, "Crisis timeline")
+    outcomes = [(name, c, "dot") for name, c in OUTCOME_COLOURS.items() if name in answered]
+    out += _legend(statuses, bottom + 48) + _legend(outcomes, bottom + 66)
+    return svg.document(WIDTH, bottom + 80, out, "Crisis timeline")
+
+
+def _label(entry: TimelineEntry, status: str) -> str:
+    """`declared, level 2`, `level 3`, `concluded`: what a reader of the band needs."""
+    name = entry.type.value.split(".")[1]
+    level = status.removeprefix("activated ") if status.startswith("activated ") else ""
+    if name == "opened":
+        return f"opened ({status})"
+    if name == "activated":
+        return f"activated, level {level}" if level else "activated"
+    if name == "level_changed":
+        return f"level {level}"
+    return name
 
 
 def _legend(items: list[tuple[str, str, str]], y: float) -> list[str]:
@@ -109,7 +122,7 @@ def _legend(items: list[tuple[str, str, str]], y: float) -> list[str]:
             out.append(svg.rect(x, y - 6, 14, 10, colour))
         else:
             out.append(svg.circle(x + 6, y - 1, 3.5, colour, colour))
-        out.append(svg.text(x + 18, y + 3, name.replace("_", " ")))
+        out.append(svg.text(x + 18, y + 3, name.replace("_", " ").replace("activated ", "level ")))
         x += 26 + 7 * len(name)
     return out
 
@@ -172,9 +185,10 @@ def indicators_over_time(d: Debrief) -> str:
     top_count = max(len(shared), len(receipts), len(actions), 1)
     top, bottom = 20, 200
     x = svg.Scale(0, span, LEFT, WIDTH - RIGHT)
-    y = svg.Scale(0, top_count, bottom, top)
+    ticks = svg.count_ticks(top_count)
+    y = svg.Scale(0, ticks[-1], bottom, top)
     out = svg.time_axis(x, bottom, top, span, axis_label(d))
-    for c in svg.count_ticks(top_count):
+    for c in ticks:
         out.append(svg.line(LEFT, y(c), WIDTH - RIGHT, y(c), "#eee"))
         out.append(svg.text(LEFT - 8, y(c) + 4, str(c), "end"))
     legend_y = bottom + 46
@@ -186,10 +200,9 @@ def indicators_over_time(d: Debrief) -> str:
         )
     ):
         out.append(svg.path(_steps(times, x, y, span), colour))
-        out.append(
-            svg.line(LEFT + 150 * n, legend_y, LEFT + 150 * n + 18, legend_y, colour, 'stroke-width="3"')
-        )
-        out.append(svg.text(LEFT + 150 * n + 24, legend_y + 4, f"{name} ({len(times)})"))
+        left = LEFT + 200 * n
+        out.append(svg.line(left, legend_y, left + 18, legend_y, colour, 'stroke-width="3"'))
+        out.append(svg.text(left + 24, legend_y + 4, f"{name} ({len(times)})"))
     return svg.document(WIDTH, legend_y + 14, out, "Indicators shared over time")
 
 

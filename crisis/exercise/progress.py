@@ -38,6 +38,8 @@ class Dashboard:
         s = self.state
         if s.next_step is None:
             return "none: finishing"
+        if not s.playing:
+            return f"{s.next_step.kind} at {clock(s.next_step.at)} (preparing keys and subscriptions)"
         wall = s.started + s.next_step.at / s.speed - time.monotonic()
         wall = max(wall, 0)
         return f"{s.next_step.kind} at {clock(s.next_step.at)}, in {clock(wall * s.speed)} ({wall:.0f} s)"

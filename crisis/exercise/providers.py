@@ -9,25 +9,13 @@ from datetime import datetime
 
 from crisis.domain.envelope import utcnow
 from crisis.exercise.api import Api, ApiError
-from crisis.exercise.sampling import rng_for, weighted
+from crisis.exercise.sampling import Plan, rng_for, weighted
 from crisis.exercise.scenario import Participant, Simulation
 from crisis.exercise.stream import Event, Subscription
 
 TYPES = ("indicator.shared",)
 # Beyond this, an event's own time is not trusted for scheduling (clock skew, or a replay).
 MAX_LAG_S = 5.0
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What a simulated provider decided for one indicator; delays in exercise seconds from the share."""
-
-    org: str
-    indicator_id: str
-    answered: bool
-    receipt_s: float | None
-    action_s: float | None
-    outcome: str | None
 
 
 @dataclass

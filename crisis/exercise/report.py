@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import datetime
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from crisis.domain.report import Report
 from crisis.exercise import plots
+from crisis.exercise.deadlines import Expectation
 from crisis.exercise.durations import clock, human
-from crisis.exercise.figures import Debrief, ProviderFigures
+from crisis.exercise.figures import Debrief, ProviderFigures, simulation_check
+from crisis.exercise.sampling import Plan
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:920px;margin:2em auto;padding:0 1em;color:#222}
@@ -115,12 +119,12 @@ def _tables(d: Debrief) -> list[tuple[str, list[str], list[list[str]], str]]:
     misses = [
         [
             m.provider,
-            m.indicator_id,
+            m.indicator_id[:8],
             m.what,
             human(m.deadline_s),
             _t(m.actual_s, d.speed) if m.actual_s else "never",
         ]
-        for m in d.misses
+        for m in sorted(d.misses, key=lambda m: m.provider)
     ]
     rule = "scenario expectations" if d.expectations is not None else "the one-hour rule (first action)"
     injects = [
@@ -151,6 +155,18 @@ def _tables(d: Debrief) -> list[tuple[str, list[str], list[list[str]], str]]:
             f"Judged by {rule}.",
         ),
     ]
+    checks = [
+        [c.org, str(c.answers), *(_t(v, 1) for v in (c.drawn_receipt_s, c.measured_receipt_s)),
+         *(_t(v, 1) for v in (c.drawn_action_s, c.measured_action_s)), _gap(c.largest_gap_s, d.speed)]
+        for c in simulation_check(d)
+    ]  # fmt: skip
+    if checks:
+        head = ["provider", "answers", "drawn receipt", "measured", "drawn action", "measured", "largest gap"]
+        note = (
+            "What each simulated provider drew (medians, exercise time) beside what the log measured; "
+            f"one wall-clock millisecond of latency is {d.speed / 1000:g} s of exercise time."
+        )
+        tables.append(("Simulated providers: drawn and measured", head, checks, note))
     if injects:
         head = ["planned", "inject", "sent (wall clock)", "result"]
         tables.append(("Injects", head, injects, "Planned times are exercise time from the scenario."))
@@ -164,6 +180,13 @@ def _tables(d: Debrief) -> list[tuple[str, list[str], list[list[str]], str]]:
         ("Timeline", ["wall clock (UTC)", since, "event", "org", "summary"], timeline, ""),
     ]
     return tables
+
+
+def _gap(seconds: float | None, speed: float) -> str:
+    """Small differences need decimals: a few wall-clock milliseconds, times the speed factor."""
+    if seconds is None:
+        return "-"
+    return f"{seconds:.1f} s" + (f" ({seconds / speed * 1000:.0f} ms wall)" if speed != 1 else "")
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -239,18 +262,47 @@ def to_json(d: Debrief) -> dict[str, Any]:
         "exercise": {
             "scenario": d.scenario,
             "speed": d.speed,
+            "origin": d.origin.isoformat() if d.origin else None,
             "interrupted": d.interrupted,
             "time_note": _time_note(d),
             "headline": headline(d),
             "providers": [asdict(p) for p in d.providers],
             "expectations": None if d.expectations is None else [asdict(e) for e in d.expectations],
             "misses": [asdict(m) for m in d.misses],
+            "simulated": [asdict(p) for p in d.plans],
             "injects": [
                 {"at_s": at, "inject": s, "sent_at": sent.isoformat() if sent else None, "error": err}
                 for at, s, sent, err in d.injects
             ],
         },
     }
+
+
+def from_json(raw: dict[str, Any], speed: float | None = None) -> Debrief:
+    """A Debrief from `to_json` output (exercise parts restored) or from the API's bare report JSON."""
+    if "report" not in raw:
+        return Debrief(report=Report.model_validate(raw), speed=speed or 1.0)
+    ex = raw.get("exercise") or {}
+    expectations = ex.get("expectations")
+    origin = ex.get("origin")
+    return Debrief(
+        report=Report.model_validate(raw["report"]),
+        speed=speed or float(ex.get("speed") or 1.0),
+        expectations=None if expectations is None else [Expectation(**e) for e in expectations],
+        scenario=ex.get("scenario"),
+        injects=[
+            (
+                i["at_s"],
+                i["inject"],
+                datetime.fromisoformat(i["sent_at"]) if i["sent_at"] else None,
+                i["error"],
+            )
+            for i in ex.get("injects", [])
+        ],
+        interrupted=bool(ex.get("interrupted")),
+        origin=datetime.fromisoformat(origin) if origin else None,
+        plans=[Plan(**p) for p in ex.get("simulated", [])],
+    )
 
 
 def write(d: Debrief, directory: Path, stem: str) -> list[Path]:

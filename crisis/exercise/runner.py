@@ -20,16 +20,16 @@ from typing import Any
 from crisis.domain.enums import Role
 from crisis.domain.envelope import utcnow
 from crisis.domain.report import Report
-from crisis.exercise.api import Api, ApiError, Json
+from crisis.exercise.api import Api, ApiError
 from crisis.exercise.checks import actor
 from crisis.exercise.deadlines import Expectation
 from crisis.exercise.durations import clock
+from crisis.exercise.injects import Injector, summary
 from crisis.exercise.loading import Loaded
-from crisis.exercise.providers import Plan, SimulatedProvider
-from crisis.exercise.scenario import Expect, Step
+from crisis.exercise.providers import SimulatedProvider
+from crisis.exercise.sampling import Plan
+from crisis.exercise.scenario import Step
 from crisis.exercise.stream import Subscription
-
-BATCH = 500  # indicators per request, well under the API's default limit of 1,000
 
 
 @dataclass
@@ -54,9 +54,11 @@ class RunState:
     crisis_id: str | None = None
     acks: Counter[str] = field(default_factory=Counter)
     failures: int = 0
+    playing: bool = False
 
     def exercise_clock(self) -> float:
-        return (time.monotonic() - self.started) * self.speed
+        """Exercise seconds since the first inject was due; 0 while keys and subscriptions are prepared."""
+        return (time.monotonic() - self.started) * self.speed if self.playing else 0.0
 
 
 @dataclass
@@ -91,49 +93,54 @@ class Runner:
         self.speed = speed
         self.say = say
         self.state = RunState(total=len(self.scenario.timeline), speed=speed)
+        self.state.next_step = self.scenario.timeline[0]
         self.injects = [
             InjectRecord(
-                i, st.at, st.kind, _summary(st, len(loaded.shares.get(i, [])), actor(self.scenario, st))
+                i, st.at, st.kind, summary(st, len(loaded.shares.get(i, [])), actor(self.scenario, st))
             )
             for i, st in enumerate(self.scenario.timeline)
         ]
-        self.expectations: list[Expectation] = []
-        self._run_id = uuid.uuid4().hex[:12]
-        self._version = 0
+        self.injector = Injector(loaded, keys, self.api, uuid.uuid4().hex[:12])
         self._providers: list[SimulatedProvider] = []
         self.started_at = utcnow()
 
     async def run(self, stop: asyncio.Event | None = None) -> RunResult:
         """Subscribe, play the timeline, then fetch the report; a stop still gets the report."""
         stop = stop or asyncio.Event()
-        tasks: list[asyncio.Task[Any]] = []
-        interrupted = False
         try:
-            await self._check_keys()
-            tasks = await self._subscribe()
-            interrupted = not await self._play(stop)
-            if not interrupted:
-                await self._drain(stop)
+            interrupted = await self._session(stop)
+            report, error = await self._report()
         finally:
-            for provider in self._providers:
-                await provider.stop()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        report, error = await self._report()
-        await self.api.aclose()
+            await self.api.aclose()
         plans = [plan for p in self._providers for plan in p.plans]
         return RunResult(
             self.state.crisis_id,
             report,
             self.injects,
-            self.expectations,
+            self.injector.expectations,
             plans,
             self.speed,
             interrupted,
             self.started_at,
             error,
         )
+
+    async def _session(self, stop: asyncio.Event) -> bool:
+        """Keys, subscriptions, the timeline; True when stopped early. Subscriptions end with it."""
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            await self._check_keys()
+            tasks = await self._subscribe()
+            if not await self._play(stop):
+                return True
+            await self._drain(stop)
+            return False
+        finally:
+            for provider in self._providers:
+                await provider.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     # ------------------------------------------------------------------ preparation (nothing published)
 
@@ -146,6 +153,8 @@ class Runner:
                     await self.api.who_am_i(key)
                     break
                 except ApiError as exc:
+                    if exc.status == 0:
+                        raise
                     if exc.status != 401 or time.monotonic() > deadline:
                         raise ApiError(exc.status, f"the key for {org} does not work: {exc.detail}") from exc
                     await asyncio.sleep(0.25)
@@ -160,10 +169,16 @@ class Runner:
             await provider.subscription.connect()
             self._providers.append(provider)
         tasks = [asyncio.create_task(p.run(), name=f"provider {p.org}") for p in self._providers]
+        for task in tasks:
+            task.add_done_callback(self._report_failure)
         watch = Subscription(self.stream_url, self._reader_key(), types=("action.reported",), mode="exercise")
         await watch.connect()
         tasks.append(asyncio.create_task(self._watch(watch), name="watch"))
         return tasks
+
+    def _report_failure(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.say(f"{task.get_name()} stopped: {task.exception()}")
 
     def _reader_key(self) -> str:
         """A coordinator's key if the runner has one (it reads everything at the crisis's TLP), else any."""
@@ -186,6 +201,7 @@ class Runner:
         """Each inject at its time; False when stopped early."""
         # The exercise clock starts now, once keys and subscriptions are ready, not at construction.
         self.state.started = time.monotonic()
+        self.state.playing = True
         self.started_at = utcnow()
         for index, step in enumerate(self.scenario.timeline):
             self.state.next_step = step
@@ -195,7 +211,9 @@ class Runner:
             record = self.injects[index]
             record.sent_at = utcnow()
             try:
-                await self._inject(index, step)
+                await self.injector.apply(index, step)
+                if step.open is not None and self.injector.crisis_id is not None:
+                    self._opened(self.injector.crisis_id)
                 self.say(f"[{clock(step.at)}] {record.summary}")
             except ApiError as exc:
                 record.error = str(exc)
@@ -222,88 +240,12 @@ class Runner:
         for provider in self._providers:
             await provider.idle()
 
-    async def _inject(self, index: int, step: Step) -> None:
-        org = actor(self.scenario, step)
-        key = self.keys.get(org or "", "")
-        idem = f"exercise-{self._run_id}-{index}"
-        if step.open is not None:
-            body = step.open.model_dump(mode="json", exclude={"by"}, exclude_none=True) | {"mode": "exercise"}
-            crisis = await self.api.open(key, body, idem)
-            self._opened(crisis)
-        elif step.share is not None:
-            await self._share(index, step, key, idem)
-        elif step.kind != "note":
-            await self._transition(step, key, idem)
-
-    def _opened(self, crisis: Json) -> None:
-        if crisis.get("mode") != "exercise":
-            raise ApiError(
-                0, f"the API opened crisis {crisis.get('id')} as {crisis.get('mode')}, not exercise"
-            )
-        self.state.crisis_id = str(crisis["id"])
-        self._version = int(crisis["version"])
+    def _opened(self, crisis_id: str) -> None:
+        self.state.crisis_id = crisis_id
+        # Real provider bots joining the exercise filter on this id (mode=exercise&crisis=...).
+        self.say(f"crisis {crisis_id} opened in exercise mode")
         for provider in self._providers:
-            provider.crisis_id.set_result(self.state.crisis_id)
-
-    async def _transition(self, step: Step, key: str, idem: str) -> None:
-        inject = getattr(step, step.kind)
-        to = {
-            "activate": "activated",
-            "change_level": "activated",
-            "conclude": "concluded",
-            "close": "closed",
-        }
-        body: Json = {"to": to[step.kind], "reason": inject.reason}
-        if step.activate is not None:
-            body |= {"level": step.activate.level, "criteria": [str(c) for c in step.activate.criteria]}
-        if step.change_level is not None:
-            body["level"] = step.change_level.level
-        crisis_id = self._crisis_id()
-        try:
-            crisis = await self.api.transition(
-                key, crisis_id, body | {"expected_version": self._version}, idem
-            )
-        except ApiError as exc:
-            if exc.status != 409:
-                raise
-            # Someone else (a player, a real duty officer in the exercise) moved the crisis: retry on top.
-            current = await self.api.crisis(key, crisis_id)
-            body["expected_version"] = int(current["version"])
-            crisis = await self.api.transition(key, crisis_id, body, idem + "-retry")
-        self._version = int(crisis["version"])
-
-    async def _share(self, index: int, step: Step, key: str, idem: str) -> None:
-        assert step.share is not None
-        items = self.loaded.shares[index]
-        expect = step.share.expect or self.scenario.expect
-        rejected: list[str] = []
-        for start in range(0, len(items), BATCH):
-            body: Json = {"indicators": items[start : start + BATCH]}
-            if step.share.tlp is not None:
-                body["tlp"] = str(step.share.tlp)
-            result = await self.api.share(key, self._crisis_id(), body, f"{idem}-{start}")
-            for item in result.get("items", []):
-                if item.get("status") == "created" and expect is not None:
-                    self._expect(expect, str(item["indicator_id"]))
-                elif item.get("status") == "rejected":
-                    rejected.append(
-                        f"#{start + int(item['index'])}: {(item.get('error') or {}).get('message')}"
-                    )
-        if rejected:
-            raise ApiError(422, f"{len(rejected)} indicators refused: " + "; ".join(rejected[:3]))
-
-    def _expect(self, expect: Expect, indicator_id: str) -> None:
-        orgs = expect.providers
-        if orgs == "all":
-            orgs = [p.org for p in self.scenario.participants if p.role is Role.PROVIDER]
-        self.expectations += [
-            Expectation(org, indicator_id, expect.receipt_within, expect.action_within) for org in orgs
-        ]
-
-    def _crisis_id(self) -> str:
-        if self.state.crisis_id is None:
-            raise ApiError(0, "the crisis was never opened")
-        return self.state.crisis_id
+            provider.crisis_id.set_result(crisis_id)
 
     # ------------------------------------------------------------------ the end
 
@@ -330,20 +272,3 @@ async def _stopped(stop: asyncio.Event, delay: float) -> bool:
         async with asyncio.timeout(delay):
             await stop.wait()
     return stop.is_set()
-
-
-def _summary(step: Step, count: int, org: str | None) -> str:
-    if step.open is not None:
-        level = f" level {step.open.level}" if step.open.level else ""
-        return f"{org} opens ({step.open.status}{level}): {step.open.title}"
-    if step.activate is not None:
-        return f"activate at level {step.activate.level}"
-    if step.change_level is not None:
-        return f"change level to {step.change_level.level}"
-    if step.share is not None:
-        return f"{org} shares {count} indicator{'s' if count != 1 else ''}"
-    if step.conclude is not None:
-        return "conclude"
-    if step.close is not None:
-        return "close"
-    return f"note: {step.note}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -60,3 +61,15 @@ def rng_for(seed: int, *parts: str) -> random.Random:
 def weighted(rng: random.Random, weights: dict[str, float]) -> str:
     names = sorted(weights)  # sorted: dict order must not change a seeded run
     return rng.choices(names, weights=[weights[n] for n in names])[0]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a simulated provider decided for one indicator; delays in exercise seconds from the share."""
+
+    org: str
+    indicator_id: str
+    answered: bool
+    receipt_s: float | None
+    action_s: float | None
+    outcome: str | None

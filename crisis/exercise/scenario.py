@@ -133,7 +133,8 @@ class Share(Strict):
     indicators: list[IndicatorIn] = Field(default_factory=list)
     file: str | None = Field(None, description="JSON lines, YAML/JSON list or CSV (kind,value[,quality]).")
     generate: list[Generate] | Generate | None = None
-    tlp: Tlp | None = None
+    tlp: Tlp | None = Field(None, description="Stricter than the crisis's TLP if set; never wider.")
+    tlprecipients: list[OrgName] | None = None
     expect: Expect | None = None
 
     @model_validator(mode="after")

@@ -34,7 +34,10 @@ def time_ticks(hi: float, count: int = 6) -> list[float]:
 
 
 def count_ticks(hi: int, count: int = 5) -> list[int]:
-    step = max(1, math.ceil(max(hi, 1) / count))
+    """0 up to at least `hi` on a step of 1, 2 or 5 times a power of ten."""
+    target = max(hi, 1) / count
+    power = 10 ** max(0, math.floor(math.log10(target)))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= target)
     return list(range(0, max(hi, 1) + step, step))
 
 
@@ -87,9 +90,11 @@ def path(points: list[tuple[float, float]], stroke: str, width: float = 2) -> st
 def time_axis(scale: Scale, y: float, top: float, hi: float, label: str) -> list[str]:
     """Grid lines and labels for a time axis along the bottom."""
     out = [line(scale.a, y, scale.b, y, "#444")]
-    for t in time_ticks(hi):
+    for t in (t for t in time_ticks(hi) if t <= hi * 1.001):
         x = scale(t)
         out.append(line(x, top, x, y, "#e3e3e3"))
-        out.append(text(x, y + 14, tick_label(t), "middle"))
+        # The last label would overflow the picture if centred on the right edge.
+        anchor = "end" if x > scale.b - 20 else "middle"
+        out.append(text(x, y + 14, tick_label(t), anchor))
     out.append(text((scale.a + scale.b) / 2, y + 30, label, "middle", 'fill="#444"'))
     return out

@@ -16,7 +16,7 @@ has no dot: subscribed, state, gap, closing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs
@@ -328,9 +328,9 @@ def subscribed(f: Filter, cursor: str, principal: Principal) -> bytes:
     )
 
 
-def state(crisis: Mapping[str, Any], indicators: Sequence[Mapping[str, Any]], cursor: str) -> bytes:
+def state(crisis: Mapping[str, Any], cursor: str) -> bytes:
     """A crisis as it stands now, for a subscription without cursor; events after `cursor` follow."""
-    return _dumps({"type": "state", "crisis": crisis, "indicators": list(indicators), "cursor": cursor})
+    return _dumps({"type": "state", "crisis": crisis, "cursor": cursor})
 
 
 @dataclass(frozen=True, slots=True)

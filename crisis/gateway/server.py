@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import socket
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, cast
@@ -44,6 +45,13 @@ log = structlog.get_logger(__name__)
 # Catch-up readers running at once; more wait their turn (their live frames are held meanwhile), so a
 # reconnect storm after a restart costs a bounded number of Kafka consumers.
 MAX_CATCH_UPS = 16
+# The kernel's send buffer per connection, fixed rather than auto-tuned (which grows it to 4 MiB on Linux):
+# a client's backlog is then this plus `gateway_buffer_bytes` in the transport, not a moving target.
+# Linux doubles the value asked for; 256 KiB in flight covers a 20 MB/s client at 10 ms round trip.
+SEND_BUFFER_BYTES = 128 * 1024
+# On shutdown, how long clients get to read their buffers and the 1001 close; then the sockets are cut
+# (a client that was not reading resumes from its cursor all the same).
+SHUTDOWN_GRACE_S = 2.0
 _ids = itertools.count(1)
 
 
@@ -57,6 +65,13 @@ class StreamConnection(ServerConnection):
         self.token: str | None = None
         self.subscription = Subscription(Filter())
         self.subscriber: Subscriber | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
 
 
 class Gateway:
@@ -148,11 +163,14 @@ class Gateway:
         server = self._server
         if server is None:
             return
-        for conn in list(server.connections):
-            self._close(_stream(conn), protocol.GOING_AWAY, "gateway shutting down")
+        for ws in list(server.all_connections):
+            if ws.protocol.state is State.OPEN:
+                self._close(_stream(ws), protocol.GOING_AWAY, "gateway shutting down")
+            else:  # already closing (a slow consumer waiting for its timer): no reason to wait for it
+                ws.transport.abort()
         server.close(close_connections=False)
         try:
-            async with asyncio.timeout(self._close_timeout + 1):
+            async with asyncio.timeout(min(self._close_timeout, SHUTDOWN_GRACE_S)):
                 await server.wait_closed()
         except TimeoutError:
             for conn in list(server.all_connections):

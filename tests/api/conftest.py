@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest_asyncio
 
+from crisis.broker import free_port
+from crisis.config import Settings
 from tests.conftest import Stack
 
 ORGS = {"coordinator": "hub", "authority": "bka", "provider": "vidshare", "observer": "press"}
@@ -31,7 +39,9 @@ class Actors:
             self.keys[name] = self.stack.add_key(org or ORGS[role], role, **kwargs)
         return self.keys[name]
 
-    async def call(self, method: str, path: str, role: str, org: str | None = None, **kw: Any) -> httpx.Response:
+    async def call(
+        self, method: str, path: str, role: str, org: str | None = None, **kw: Any
+    ) -> httpx.Response:
         headers = {**auth(self.key(role, org)), **kw.pop("headers", {})}
         return await self.http.request(method, path, headers=headers, **kw)
 
@@ -49,7 +59,9 @@ class Actors:
         body = {"indicators": items, **extra}
         return await self.call("POST", f"/v1/crises/{crisis_id}/indicators", role, org, json=body)
 
-    async def shared_id(self, crisis_id: str, item: dict[str, Any], role: str = "authority", **kw: Any) -> str:
+    async def shared_id(
+        self, crisis_id: str, item: dict[str, Any], role: str = "authority", **kw: Any
+    ) -> str:
         r = await self.share(crisis_id, [item], role, **kw)
         assert r.status_code == 200, r.text
         [result] = r.json()["items"]
@@ -62,3 +74,64 @@ class Actors:
 async def actors(api_stack: Stack) -> AsyncIterator[Actors]:
     async with httpx.AsyncClient(base_url=api_stack.api_url, timeout=30) as http:
         yield Actors(api_stack, http)
+
+
+class ApiProcess:
+    """`crisis serve api` as a real process on a free port, stopped (and reaped) on exit."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
+        env.update(
+            CRISIS_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+            CRISIS_KAFKA_TOPIC=settings.kafka_topic,
+            CRISIS_KAFKA_PARTITIONS=str(settings.kafka_partitions),
+            CRISIS_KEYS_FILE=str(settings.keys_file),
+            CRISIS_KAFKA_IDEMPOTENCE=str(settings.kafka_idempotence).lower(),
+            CRISIS_KAFKA_FETCH_WAIT_MS=str(settings.kafka_fetch_wait_ms),
+            CRISIS_LOG_LEVEL="warning",
+        )
+        cmd = [sys.executable, "-m", "crisis.cli", "serve", "api", "--port", str(self.port)]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"crisis serve api exited: {self.stderr()}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"crisis serve api not ready on {self.url}")
+
+    def stderr(self) -> str:
+        if self.proc.poll() is None or self.proc.stderr is None:
+            return ""
+        return self.proc.stderr.read().decode(errors="replace")[-2000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+
+@contextlib.contextmanager
+def api_processes(settings: Settings, count: int) -> Iterator[list[ApiProcess]]:
+    """`count` API processes on the same topic and keys file, all ready."""
+    processes: list[ApiProcess] = []
+    try:
+        processes = [ApiProcess(settings) for _ in range(count)]
+        for p in processes:
+            p.wait_ready()
+        yield processes
+    finally:
+        for p in processes:
+            p.stop()

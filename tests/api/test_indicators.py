@@ -33,7 +33,12 @@ async def test_a_batch_answers_every_item_in_order_with_partial_success(actors: 
     assert body["counts"] == {"created": 2, "sighting": 1, "rejected": 3}
     statuses = [(i["index"], i["status"]) for i in body["items"]]
     assert statuses == [
-        (0, "created"), (1, "rejected"), (2, "rejected"), (3, "created"), (4, "rejected"), (5, "sighting")
+        (0, "created"),
+        (1, "rejected"),
+        (2, "rejected"),
+        (3, "created"),
+        (4, "rejected"),
+        (5, "sighting"),
     ]
     first, upper, _, url, quality, repeat = body["items"]
     assert upper["error"]["field"] == "value" and "lowercase" in upper["error"]["message"]
@@ -69,7 +74,10 @@ async def test_more_than_max_batch_items_get_413(actors: Actors) -> None:
 async def test_a_closed_crisis_takes_no_indicators(actors: Actors) -> None:
     crisis = await actors.crisis(status="monitoring", level=None)
     r = await actors.call(
-        "POST", f"/v1/crises/{crisis['id']}/transitions", "coordinator", json={"to": "closed", "expected_version": 1}
+        "POST",
+        f"/v1/crises/{crisis['id']}/transitions",
+        "coordinator",
+        json={"to": "closed", "expected_version": 1},
     )
     assert r.status_code == 200, r.text
     r = await actors.share(crisis["id"], [{"kind": "sha256", "value": SHA}])
@@ -136,7 +144,10 @@ async def test_indicator_tlp_filters_reads_and_cannot_be_wider_than_the_crisis(a
     assert await visible("provider", org="tubeco") == {amber_id}
     # An organisation that may not read the RED indicator cannot act on it or see it in the report.
     ack = await actors.call(
-        "POST", f"/v1/crises/{crisis['id']}/actions", "provider", org="tubeco",
+        "POST",
+        f"/v1/crises/{crisis['id']}/actions",
+        "provider",
+        org="tubeco",
         json={"indicator_id": red_id, "outcome": "received"},
     )
     assert ack.status_code == 404
@@ -148,7 +159,10 @@ async def test_indicator_tlp_filters_reads_and_cannot_be_wider_than_the_crisis(a
 async def test_red_crisis_is_invisible_outside_its_recipients(actors: Actors) -> None:
     crisis = await actors.crisis(tlp="red", tlprecipients=["bka"])
     for role, org, expected in [
-        ("authority", None, 200), ("coordinator", None, 200), ("provider", None, 404), ("observer", None, 404)
+        ("authority", None, 200),
+        ("coordinator", None, 200),
+        ("provider", None, 404),
+        ("observer", None, 404),
     ]:
         r = await actors.call("GET", f"/v1/crises/{crisis['id']}", role, org)
         assert r.status_code == expected, (role, r.text)

@@ -16,7 +16,10 @@ async def test_actions_feed_the_report_as_json_and_markdown(actors: Actors) -> N
     second = await actors.shared_id(cid, {"kind": "md5", "value": "b" * 32})
     for indicator, outcome in [(first, "received"), (first, "removed"), (second, "received")]:
         r = await actors.call(
-            "POST", f"/v1/crises/{cid}/actions", "provider", json={"indicator_id": indicator, "outcome": outcome}
+            "POST",
+            f"/v1/crises/{cid}/actions",
+            "provider",
+            json={"indicator_id": indicator, "outcome": outcome},
         )
         assert r.status_code == 201, r.text
         assert r.json()["provider_org"] == "vidshare" and r.json()["outcome"] == outcome
@@ -25,8 +28,12 @@ async def test_actions_feed_the_report_as_json_and_markdown(actors: Actors) -> N
     body = report.json()
     assert body["crisis"]["id"] == cid and body["one_hour_s"] == 3600
     assert [t["type"] for t in body["timeline"]] == [
-        "crisis.activated", "indicator.shared", "indicator.shared",
-        "action.reported", "action.reported", "action.reported",
+        "crisis.activated",
+        "indicator.shared",
+        "indicator.shared",
+        "action.reported",
+        "action.reported",
+        "action.reported",
     ]
     [provider] = body["providers"]
     assert provider["org"] == "vidshare"
@@ -64,3 +71,16 @@ async def test_metrics_count_published_events(actors: Actors) -> None:
     text = (await actors.http.get("/metrics")).text
     assert "crisis_events_published_total 6.0" in text
     assert 'route="/v1/crises/{crisis_id}/indicators"' in text
+
+
+async def test_a_retried_action_answers_the_first_report(actors: Actors) -> None:
+    crisis = await actors.crisis()
+    indicator = await actors.shared_id(crisis["id"], {"kind": "md5", "value": "d" * 32})
+    path = f"/v1/crises/{crisis['id']}/actions"
+    body = {"indicator_id": indicator, "outcome": "blocked"}
+    headers = {"Idempotency-Key": "ack-1"}
+    first = await actors.call("POST", path, "provider", json=body, headers=headers)
+    again = await actors.call("POST", path, "provider", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    assert len(actors.stack.ledger.book.crises[crisis["id"]].actions) == 1

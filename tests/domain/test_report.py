@@ -28,25 +28,43 @@ def opened(tlp: Tlp = Tlp.AMBER) -> Envelope:
     state, transition = rules.opened(CID, req, HUB, T0)
     data = CrisisChanged(crisis=state, transition=transition, expected_version=0)
     return Envelope(
-        id="e-open", source=source_for("hub", "k1"), type=EventType.CRISIS_ACTIVATED, time=T0,
-        subject=CID, tlp=tlp, mode=Mode.LIVE, data=data.model_dump(mode="json"),
+        id="e-open",
+        source=source_for("hub", "k1"),
+        type=EventType.CRISIS_ACTIVATED,
+        time=T0,
+        subject=CID,
+        tlp=tlp,
+        mode=Mode.LIVE,
+        data=data.model_dump(mode="json"),
     )
 
 
 def shared(ind_id: str, value: str, minutes: float, org: str = "bka", **handling: Any) -> Envelope:
     data = {"kind": "md5", "value": value, "canonical": value, "indicator_id": ind_id, "shared_by": org}
     return Envelope(
-        id=f"e-{ind_id}-{minutes}", source=source_for(org, "k2"), type=EventType.INDICATOR_SHARED,
-        time=at(minutes), subject=CID, tlp=handling.get("tlp", Tlp.AMBER), mode=Mode.LIVE,
-        tlprecipients=handling.get("recipients", ()), data=data,
+        id=f"e-{ind_id}-{minutes}",
+        source=source_for(org, "k2"),
+        type=EventType.INDICATOR_SHARED,
+        time=at(minutes),
+        subject=CID,
+        tlp=handling.get("tlp", Tlp.AMBER),
+        mode=Mode.LIVE,
+        tlprecipients=handling.get("recipients", ()),
+        data=data,
     )
 
 
 def action(org: str, ind_id: str, outcome: str, minutes: float) -> Envelope:
     data = {"indicator_id": ind_id, "outcome": outcome, "provider_org": org, "at": at(minutes).isoformat()}
     return Envelope(
-        id=f"e-{org}-{ind_id}-{outcome}", source=source_for(org, "k3"), type=EventType.ACTION_REPORTED,
-        time=at(minutes), subject=CID, tlp=Tlp.AMBER, mode=Mode.LIVE, data=data,
+        id=f"e-{org}-{ind_id}-{outcome}",
+        source=source_for(org, "k3"),
+        type=EventType.ACTION_REPORTED,
+        time=at(minutes),
+        subject=CID,
+        tlp=Tlp.AMBER,
+        mode=Mode.LIVE,
+        data=data,
     )
 
 
@@ -77,10 +95,16 @@ def test_provider_figures_on_known_delays() -> None:
     assert [p.org for p in report.providers] == ["tubeco", "vidshare"]
     tube, vid = report.providers
     assert vid.model_dump(exclude={"items"}) == {
-        "org": "vidshare", "indicators": 2, "received": 2, "actioned": 1,
-        "receipt_within_hour": 1, "action_within_hour": 1,
-        "median_receipt_s": (300 + 4200) / 2, "median_action_s": 3000.0,
-        "slowest_receipt_s": 4200.0, "slowest_action_s": 3000.0,
+        "org": "vidshare",
+        "indicators": 2,
+        "received": 2,
+        "actioned": 1,
+        "receipt_within_hour": 1,
+        "action_within_hour": 1,
+        "median_receipt_s": (300 + 4200) / 2,
+        "median_action_s": 3000.0,
+        "slowest_receipt_s": 4200.0,
+        "slowest_action_s": 3000.0,
     }
     i1, i2 = vid.items
     assert (i1.receipt_s, i1.first_action, i1.action_s) == (300.0, "removed", 3000.0)
@@ -135,8 +159,14 @@ def test_retracted_indicators_leave_the_due_list_unless_answered() -> None:
     book = scenario()
     book.apply(shared("i3", "3" * 32, 20))
     retract = Envelope(
-        id="e-retract", source=source_for("bka", "k2"), type=EventType.INDICATOR_RETRACTED, time=at(21),
-        subject=CID, tlp=Tlp.AMBER, mode=Mode.LIVE, data={"indicator_id": "i3", "retracted_by": "bka"},
+        id="e-retract",
+        source=source_for("bka", "k2"),
+        type=EventType.INDICATOR_RETRACTED,
+        time=at(21),
+        subject=CID,
+        tlp=Tlp.AMBER,
+        mode=Mode.LIVE,
+        data={"indicator_id": "i3", "retracted_by": "bka"},
     )
     assert book.apply(retract).accepted
     report = build_report(book.crises[CID], at(200))

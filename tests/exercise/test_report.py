@@ -9,11 +9,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from crisis.cli import main
 from crisis.domain.report import Report
-from crisis.exercise import plots, report, svg
+from crisis.exercise import figures, plots, report, svg
 from crisis.exercise.deadlines import Expectation
 from crisis.exercise.figures import Debrief
+from crisis.exercise.loading import parse
+from crisis.exercise.progress import Dashboard
+from crisis.exercise.runner import RunState
+from crisis.exercise.sampling import Plan
+from tests.exercise.support import FAST
 
 T0 = datetime(2026, 11, 23, 20, 0, 0, tzinfo=UTC)
 SPEED = 60.0
@@ -172,3 +179,32 @@ def test_the_check_command(tmp_path: Path, capsys: Any) -> None:
     assert main(["exercise", "check", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:2: participants: List should have at least 1 item" in err
+
+
+def test_simulated_delays_sit_beside_their_measurement() -> None:
+    plans = [
+        Plan("fast", "i1", True, 60.0, 300.0, "removed"),
+        Plan("fast", "i2", True, 61.0, 299.0, "removed"),
+    ]
+    d = Debrief(make_report(), speed=SPEED, plans=plans)
+    [check] = figures.simulation_check(d)
+    assert (check.answers, check.measured_receipt_s, check.largest_gap_s) == (4, 60.0, 1.0)
+    text = report.to_markdown(d)
+    assert "| fast | 4 | 1 min | 1 min | 5 min | 5 min | 1.0 s (17 ms wall) |" in text
+    again = report.from_json(json.loads(json.dumps(report.to_json(d))))
+    assert again.plans == plans and again.speed == SPEED
+
+
+def test_the_progress_view_shows_injects_acks_and_the_next_inject() -> None:
+    scenario = parse(FAST, Path("drill.yaml")).scenario
+    state = RunState(total=len(scenario.timeline), speed=60, done=2, next_step=scenario.timeline[2])
+    state.acks.update({"received": 5, "removed": 3})
+    console = Console(record=True, width=100)
+    console.print(Dashboard(state, scenario.name))
+    text = console.export_text()
+    assert "preparing" in text
+    state.playing = True
+    console.print(Dashboard(state, scenario.name))
+    text = console.export_text()
+    assert "2/5" in text and "5 received, 3 actions (removed 3)" in text
+    assert "change_level at 00:02:00, in 00:0" in text and "EXERCISE x60" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -12,19 +13,21 @@ from crisis.cli import main
 from crisis.exercise.errors import ScenarioError
 from crisis.exercise.loading import load
 from crisis.exercise.play import play, prepare
+from crisis.exercise.runner import Runner
 from tests.conftest import Stack
 from tests.exercise.support import FAST, SPEED, Tap, write
 
 pytestmark = pytest.mark.kafka
 
 
-def _runner(stack: Stack, path: Path, speed: float = SPEED):  # type: ignore[no-untyped-def]
+def _runner(stack: Stack, path: Path, say: Callable[[str], None] = lambda _line: None) -> Runner:
     return prepare(
         load(path),
         api_url=stack.api_url,
         stream_url=stack.ws_url,
-        speed=speed,
+        speed=SPEED,
         keys_file=stack.settings.keys_file,
+        say=say,
     )
 
 
@@ -84,6 +87,15 @@ async def test_report_figures_match_the_simulated_delays(full_stack: Stack, tmp_
         assert f.median_action_s == pytest.approx(action, abs=tolerance)
         assert f.slowest_action_s == pytest.approx(action, abs=tolerance)
         assert f.receipt_within_hour == 4 and f.action_within_hour == 4
+    # And item by item, against what each simulated provider drew.
+    items = {(p.org, i.indicator_id): i for p in debrief.report.providers for i in p.items}
+    assert len(played.result.plans) == 8
+    for plan in played.result.plans:
+        item = items[(plan.org, plan.indicator_id)]
+        assert item.receipt_s is not None and item.action_s is not None
+        assert item.receipt_s * SPEED == pytest.approx(plan.receipt_s, abs=tolerance)
+        assert item.action_s * SPEED == pytest.approx(plan.action_s, abs=tolerance)
+        assert item.first_action == plan.outcome
     # steady answers in 5 min and acts in 15 min: both its deadlines (2 min, 10 min) are missed for all 4.
     misses = {(m.provider, m.what) for m in debrief.misses}
     assert misses == {("steady", "receipt"), ("steady", "action")}
@@ -91,9 +103,14 @@ async def test_report_figures_match_the_simulated_delays(full_stack: Stack, tmp_
 
 
 async def test_stopping_midway_still_writes_the_report(full_stack: Stack, tmp_path: Path) -> None:
-    runner = _runner(full_stack, write(tmp_path))
     stop = asyncio.Event()
-    asyncio.get_running_loop().call_later(1.0, stop.set)  # after the share, before conclude (2.5 s)
+
+    def said(line: str) -> None:
+        # The controller stops right after the level change, long before conclude is due.
+        if "change level" in line:
+            stop.set()
+
+    runner = _runner(full_stack, write(tmp_path), said)
     played = await play(runner, tmp_path, stop)
     assert played.result.interrupted
     assert [i.sent_at is not None for i in played.result.injects] == [True, True, True, False, False]

@@ -1,4 +1,4 @@
-"""Gateway fixtures: stacks with settings of the test's choosing, clients on real sockets, publishing helpers."""
+"""Gateway fixtures: stacks with the test's settings, clients on real sockets, publishing helpers."""
 
 from __future__ import annotations
 
@@ -86,10 +86,10 @@ async def publish(bus: Bus, envelopes: Sequence[Envelope], batch: int = 500, pau
             await asyncio.sleep(pause)
 
 
-def indicators(crises: Sequence[Envelope], count: int) -> list[Envelope]:
+def indicators(crises: Sequence[Envelope], count: int, start: int = 0) -> list[Envelope]:
     """`count` indicators spread over `crises`, each with its sequence number in `data.context.labels`."""
     out = []
-    for n in range(count):
+    for n in range(start, start + count):
         env = indicator_shared(crises[n % len(crises)], seq=n)
         data = dict(env.data, context={"labels": [f"n{n}"]})
         out.append(env.model_copy(update={"data": data}))
@@ -98,3 +98,7 @@ def indicators(crises: Sequence[Envelope], count: int) -> list[Envelope]:
 
 def seq(message: dict[str, Any]) -> int:
     return int(message["data"]["context"]["labels"][0][1:])
+
+
+def gateway_port(s: Stack) -> int:
+    return int(s.ws_url.rsplit(":", 1)[1].split("/")[0])

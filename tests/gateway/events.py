@@ -34,7 +34,9 @@ def crisis_opened(
 ) -> Envelope:
     """`crisis.opened` by a coordinator of `org`, in monitoring."""
     who = Principal(org=org, role=Role.COORDINATOR, key_id="k-" + org)
-    req = CrisisCreate(title=title, mode=mode, status=Status.MONITORING, tlp=tlp, tlprecipients=list(recipients))
+    req = CrisisCreate(
+        title=title, mode=mode, status=Status.MONITORING, tlp=tlp, tlprecipients=list(recipients)
+    )
     state, transition = opened(crisis_id or str(uuid.uuid4()), req, who, utcnow())
     data = CrisisChanged(crisis=state, transition=transition, expected_version=0)
     return Envelope(
@@ -65,9 +67,17 @@ def indicator_shared(
     event_id = event_id or str(uuid.uuid4())
     data: dict[str, Any] = {"kind": kind.value, "value": value, "canonical": value, "context": {"labels": []}}
     if kind in (IndicatorKind.TMK, IndicatorKind.VPDQ):
-        data = {"kind": kind.value, "canonical": f"{value[:64]}:10", "blob": {"sha256": value[:64], "size": 10}}
+        data = {
+            "kind": kind.value,
+            "canonical": f"{value[:64]}:10",
+            "blob": {"sha256": value[:64], "size": 10},
+        }
     elif kind is IndicatorKind.URL:
-        data = {"kind": "url", "value": f"https://x.example/{value}", "canonical": f"https://x.example/{value}"}
+        data = {
+            "kind": "url",
+            "value": f"https://x.example/{value}",
+            "canonical": f"https://x.example/{value}",
+        }
     elif kind is IndicatorKind.METADATA:
         data = {"kind": "metadata", "canonical": value, "context": {"platform": value[:20]}}
     data.update(indicator_id=event_id, shared_by=org)

@@ -1,6 +1,6 @@
 """A gateway alone in its own process (settings from CRISIS_* variables), for tests that kill it.
 
-    python -m tests.gateway.gateway_process      # prints "ready <port>" once it serves
+python -m tests.gateway.gateway_process      # prints "ready <port>" once it serves
 """
 
 from __future__ import annotations

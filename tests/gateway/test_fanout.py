@@ -60,7 +60,9 @@ class Log:
         self.overflowed: list[Subscriber] = []
 
     def fanout(self, limit: int = 1 << 20) -> Fanout:
-        return Fanout(ORIGIN, self.next, self.book, limit=limit, on_overflow=self.overflowed.append, open_state=OPEN)
+        return Fanout(
+            ORIGIN, self.next, self.book, limit=limit, on_overflow=self.overflowed.append, open_state=OPEN
+        )
 
     def fold(self, envelopes: Sequence[Envelope]) -> list[tuple[Delivered, Outcome]]:
         batch = []
@@ -179,7 +181,7 @@ def test_a_closing_connection_is_skipped() -> None:
     assert transport.writes == []
 
 
-# ------------------------------------------------------------------ the property: nobody gets what the rules deny
+# ------------------------------------------------------------ the property: nobody gets what the rules deny
 
 tlps = st.sampled_from(list(Tlp))
 orgs = st.sampled_from(ORGS)
@@ -252,11 +254,17 @@ filters = st.builds(
     modes=st.sampled_from([frozenset({Mode.LIVE}), frozenset({Mode.EXERCISE}), frozenset(Mode)]),
 )
 principals = st.builds(
-    Principal, org=orgs, role=st.sampled_from(list(Role)), key_id=st.sampled_from(["k1", "k2"]), exercise_only=st.booleans()
+    Principal,
+    org=orgs,
+    role=st.sampled_from(list(Role)),
+    key_id=st.sampled_from(["k1", "k2"]),
+    exercise_only=st.booleans(),
 )
 
 
-def oracle(p: Principal, f: Filter, env: Envelope, kind: IndicatorKind | None, crisis_pick: set[str] | None) -> bool:
+def oracle(
+    p: Principal, f: Filter, env: Envelope, kind: IndicatorKind | None, crisis_pick: set[str] | None
+) -> bool:
     """The rules restated from the product brief, independently of the gateway's selection code."""
     if crisis_pick is not None and env.subject not in crisis_pick:
         return False
@@ -266,7 +274,9 @@ def oracle(p: Principal, f: Filter, env: Envelope, kind: IndicatorKind | None, c
         return False
     if env.mode not in f.modes:
         return False
-    return may_read(p, type=env.type, tlp=env.tlp, mode=env.mode, author_org=env.author_org, recipients=env.tlprecipients)
+    return may_read(
+        p, type=env.type, tlp=env.tlp, mode=env.mode, author_org=env.author_org, recipients=env.tlprecipients
+    )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

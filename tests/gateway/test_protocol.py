@@ -44,7 +44,14 @@ def test_the_origin_tells_clusters_and_topics_apart() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "!!!", "AQ", cursors.encode(ORIGIN, [1, 2]) + "AA", "Ag" + cursors.encode(ORIGIN, [1])[2:], "x" * 100_000],
+    [
+        "",
+        "!!!",
+        "AQ",
+        cursors.encode(ORIGIN, [1, 2]) + "AA",
+        "Ag" + cursors.encode(ORIGIN, [1])[2:],
+        "x" * 100_000,
+    ],
 )
 def test_malformed_cursors_are_refused(text: str) -> None:
     with pytest.raises(cursors.CursorError):
@@ -97,7 +104,9 @@ def test_invalid_queries_are_refused_with_a_reason(query: str, words: str) -> No
 def test_auth_and_subscribe_messages() -> None:
     auth = protocol.parse_message('{"type": "auth", "token": "cb_x_y"}')
     assert auth == Auth("cb_x_y", None)
-    auth = protocol.parse_message('{"type": "auth", "token": "t", "types": ["indicator.shared"], "mode": "exercise"}')
+    auth = protocol.parse_message(
+        '{"type": "auth", "token": "t", "types": ["indicator.shared"], "mode": "exercise"}'
+    )
     assert isinstance(auth, Auth) and auth.subscription is not None
     assert auth.subscription.filter.types == {EventType.INDICATOR_SHARED}
     assert auth.subscription.filter.modes == {Mode.EXERCISE}
@@ -192,7 +201,7 @@ def test_control_messages_have_no_dot_in_their_type() -> None:
     p = who(Role.PROVIDER)
     messages = [
         protocol.subscribed(Filter(), "C", p),
-        protocol.state({"id": "c1"}, [], "C"),
+        protocol.state({"id": "c1"}, "C"),
         protocol.gap("retention", [protocol.Missing(0, 1, 5)], "C", "gone"),
         protocol.closing(4008, "slow consumer", "C"),
     ]

@@ -26,7 +26,7 @@ from crisis.keys import KeyStore
 from crisis.ledger import Ledger
 from crisis.runtime import ledger_running
 from tests.conftest import Stack
-from tests.gateway.conftest import client, events, indicators, open_crisis, publish, recv, seq
+from tests.gateway.conftest import client, events, gateway_port, indicators, open_crisis, publish, recv, seq
 from tests.gateway.events import crisis_opened
 from tests.gateway.proxy import CuttableProxy
 
@@ -43,7 +43,9 @@ def check_exact(got: Sequence[Message], sent: Sequence[Envelope]) -> None:
         assert numbers == sorted(numbers)
 
 
-async def consume(stream: Stream, count: int, *, cut: CuttableProxy | None = None, at: Sequence[int] = ()) -> list[Message]:
+async def consume(
+    stream: Stream, count: int, *, cut: CuttableProxy | None = None, at: Sequence[int] = ()
+) -> list[Message]:
     got: list[Message] = []
     pending = sorted(at)
     async with asyncio.timeout(60):
@@ -63,14 +65,16 @@ async def test_twenty_random_cuts_while_ten_thousand_events_stream(full_stack: S
     sent = indicators(crises, 10_000)
     key = s.add_key("vidshare", "provider")
     cuts = random.Random(20).sample(range(100, 9_900), 20)
-    async with CuttableProxy(int(s.ws_url.split(":")[2].split("/")[0])) as proxy:
-        # dedupe=0: the client forgets ids at once, so a duplicate from the gateway would show here.
-        async with Stream(proxy.url(), key, types=["indicator.shared"], dedupe=0, backoff=0.02) as stream:
-            await stream.connect()
-            publisher = asyncio.create_task(publish(s.bus, sent, batch=100, pause=0.005))
-            got = await consume(stream, len(sent), cut=proxy, at=cuts)
-            await publisher
-            assert proxy.cuts == 20 and stream.connects == 21
+    # dedupe=0: the client forgets ids at once, so a duplicate from the gateway would show here.
+    async with (
+        CuttableProxy(gateway_port(s)) as proxy,
+        Stream(proxy.url(), key, types=["indicator.shared"], dedupe=0, backoff=0.02) as stream,
+    ):
+        await stream.connect()
+        publisher = asyncio.create_task(publish(s.bus, sent, batch=100, pause=0.005))
+        got = await consume(stream, len(sent), cut=proxy, at=cuts)
+        await publisher
+        assert proxy.cuts == 20 and stream.connects == 21
     check_exact(got, sent)
     assert not stream.gaps
 
@@ -83,30 +87,34 @@ async def test_two_gateways_on_their_own_ledgers_both_deliver_everything_and_sha
     crises = [await open_crisis(s) for _ in range(3)]
     sent = indicators(crises, 2_000)
     key = s.add_key("vidshare", "provider")
-    async with second_gateway(settings, s.keys) as other_url:
-        async with (
-            Stream(s.ws_url, key, types=["indicator.shared"], dedupe=0) as on_a,
-            Stream(other_url, key, types=["indicator.shared"], dedupe=0) as on_b,
-        ):
-            await on_a.connect()
-            await on_b.connect()
-            await publish(s.bus, sent)
-            got_a, got_b = await asyncio.gather(consume(on_a, len(sent)), consume(on_b, len(sent)))
-            check_exact(got_a, sent)
-            check_exact(got_b, sent)
-            # A cursor from gateway A resumes exactly on gateway B (another ledger, another read order).
-            half = got_a[len(sent) // 2]
-            assert half.cursor is not None
-            async with Stream(other_url, key, types=["indicator.shared"], cursor=half.cursor, dedupe=0) as moved:
-                rest = await consume(moved, len(sent) - len(sent) // 2 - 1)
-            check_exact([*got_a[: len(sent) // 2 + 1], *rest], sent)
+    async with (
+        second_gateway(settings, s.keys) as other_url,
+        Stream(s.ws_url, key, types=["indicator.shared"], dedupe=0) as on_a,
+        Stream(other_url, key, types=["indicator.shared"], dedupe=0) as on_b,
+    ):
+        await on_a.connect()
+        await on_b.connect()
+        await publish(s.bus, sent)
+        got_a, got_b = await asyncio.gather(consume(on_a, len(sent)), consume(on_b, len(sent)))
+        check_exact(got_a, sent)
+        check_exact(got_b, sent)
+        # A cursor from gateway A resumes exactly on gateway B (another ledger, another read order).
+        half = got_a[len(sent) // 2]
+        assert half.cursor is not None
+        async with Stream(other_url, key, types=["indicator.shared"], cursor=half.cursor, dedupe=0) as moved:
+            rest = await consume(moved, len(sent) - len(sent) // 2 - 1)
+        check_exact([*got_a[: len(sent) // 2 + 1], *rest], sent)
 
 
 @asynccontextmanager
 async def second_gateway(settings: Settings, keys: KeyStore, port: int = 0) -> AsyncIterator[str]:
     """Another gateway process in all but name: its own Kafka clients, its own ledger."""
     mine = settings.model_copy(update={"gateway_port": port})
-    async with KafkaBus(mine) as bus, ledger_running(bus, mine) as ledger, Gateway(mine, ledger, keys, bus) as gw:
+    async with (
+        KafkaBus(mine) as bus,
+        ledger_running(bus, mine) as ledger,
+        Gateway(mine, ledger, keys, bus) as gw,
+    ):
         yield f"ws://127.0.0.1:{gw.port}/v1/stream"
 
 
@@ -114,7 +122,9 @@ async def second_gateway(settings: Settings, keys: KeyStore, port: int = 0) -> A
 
 
 @asynccontextmanager
-async def memory_gateway(settings: Settings, bus: MemoryBus) -> AsyncIterator[tuple[Gateway, Ledger, KeyStore]]:
+async def memory_gateway(
+    settings: Settings, bus: MemoryBus
+) -> AsyncIterator[tuple[Gateway, Ledger, KeyStore]]:
     keys = KeyStore(settings.keys_file)
     ledger = Ledger(bus, poll=0.01)
     task = asyncio.create_task(ledger.run())
@@ -199,7 +209,9 @@ async def gateway_process(settings: Settings, port: int) -> AsyncIterator[asynci
 
 
 @pytest.mark.kafka
-async def test_a_gateway_process_killed_and_restarted_loses_nothing(api_stack: Stack, settings: Settings) -> None:
+async def test_a_gateway_process_killed_and_restarted_loses_nothing(
+    api_stack: Stack, settings: Settings
+) -> None:
     s = api_stack
     crises = [await open_crisis(s) for _ in range(3)]
     sent = indicators(crises, 5_000)
@@ -207,7 +219,9 @@ async def test_a_gateway_process_killed_and_restarted_loses_nothing(api_stack: S
     port = free_port()
     url = f"ws://127.0.0.1:{port}/v1/stream"
     got: list[Message] = []
-    async with Stream(url, key, types=["indicator.shared"], dedupe=0, backoff=0.05, backoff_max=0.5) as stream:
+    async with Stream(
+        url, key, types=["indicator.shared"], dedupe=0, backoff=0.05, backoff_max=0.5
+    ) as stream:
         async with gateway_process(settings, port) as first:
             await stream.connect()
             publisher = asyncio.create_task(publish(s.bus, sent, batch=100, pause=0.01))

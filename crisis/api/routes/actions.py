@@ -71,9 +71,10 @@ async def report_action(
         tlprecipients=_audience(indicator),
         data=data.model_dump(mode="json"),
     )
+    retry = env.id in ledger.book.outcomes
     [outcome] = await commit(ledger, metrics, [env])
     raise_for(outcome)
-    # On a retry, the first report's data is the truth (its time, not this attempt's).
-    first = ledger.book.outcomes.get(env.id)
-    stored = next((d for e, d in record.actions if e.id == env.id), data) if first else data
-    return ActionPublic(**stored.model_dump(), event_id=env.id)
+    if retry:
+        # The first report is the truth (its time, not this attempt's); retries are rare, so a scan is fine.
+        data = next((d for e, d in reversed(record.actions) if e.id == env.id), data)
+    return ActionPublic(**data.model_dump(), event_id=env.id)

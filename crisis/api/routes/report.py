@@ -29,7 +29,7 @@ async def report(
     ledger: LedgerDep,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Report | Response:
-    """The report from the log, as the caller may see it (TLP applies); Markdown with Accept: text/markdown."""
+    """The report from the log as the caller may see it (TLP applies); Markdown on Accept: text/markdown."""
     require(principal, Role.COORDINATOR, Role.AUTHORITY, Role.PROVIDER, action="read the report")
     record = crisis_for(ledger, principal, crisis_id)
     built = build_report(record, utcnow(), principal)

@@ -1,0 +1,66 @@
+"""The fold: the same log gives every reader the same verdicts."""
+
+from __future__ import annotations
+
+from crisis.domain.book import Book
+from crisis.domain.enums import EventType, Mode, Tlp
+from crisis.domain.envelope import Envelope, source_for
+from tests.domain.test_report import CID, action, at, fold, opened, shared
+
+
+def test_a_repeat_is_a_sighting_and_a_repeated_event_id_a_duplicate() -> None:
+    book = fold(opened(), shared("i1", "1" * 32, 0))
+    again = shared("i2", "1" * 32, 5, org="hub")
+    first = book.apply(again)
+    assert first.accepted and first.sighting_of == "i1"
+    retry = book.apply(again)
+    assert retry.duplicate and retry.sighting_of == "i1" and not retry.deliverable
+    assert len(book.crises[CID].indicators["i1"].sightings) == 1
+
+
+def test_unknown_crisis_unknown_indicator_and_malformed_data_are_rejected() -> None:
+    book = Book()
+    assert book.apply(shared("i1", "1" * 32, 0)).code == "unknown_crisis"
+    book = fold(opened())
+    assert book.apply(action("vidshare", "nope", "removed", 1)).code == "unknown_indicator"
+    bad = Envelope(
+        source=source_for("bka", "k"),
+        type=EventType.INDICATOR_SHARED,
+        subject=CID,
+        tlp=Tlp.AMBER,
+        mode=Mode.LIVE,
+        data={"kind": "md5"},
+    )
+    assert book.apply(bad).code == "malformed"
+
+
+def test_exercise_events_never_touch_a_live_crisis() -> None:
+    book = fold(opened())
+    wrong = shared("i1", "1" * 32, 0).model_copy(update={"mode": Mode.EXERCISE, "id": "x"})
+    assert book.apply(wrong).code == "mode_mismatch"
+
+
+def test_a_closed_crisis_takes_no_indicators_and_no_actions() -> None:
+    from crisis.domain import crisis as rules
+    from crisis.domain.crisis import TransitionRequest
+    from crisis.domain.enums import Status
+    from crisis.domain.events import CrisisChanged
+    from tests.domain.test_report import HUB
+
+    book = fold(opened(), shared("i1", "1" * 32, 0))
+    state = book.crises[CID].state
+    for to in (Status.CONCLUDED, Status.CLOSED):
+        req = TransitionRequest(to=to, expected_version=state.version)
+        state, change = rules.plan(state, req, HUB, at(10))
+        data = CrisisChanged(crisis=state, transition=change, expected_version=req.expected_version)
+        env = Envelope(
+            source=source_for("hub", "k"),
+            type=rules.event_type_for(change.from_status, to),
+            subject=CID,
+            tlp=Tlp.AMBER,
+            mode=Mode.LIVE,
+            data=data.model_dump(mode="json"),
+        )
+        assert book.apply(env).accepted
+    assert book.apply(shared("i2", "2" * 32, 20)).code == "crisis_closed"
+    assert book.apply(action("vidshare", "i1", "removed", 21)).code == "crisis_closed"
