@@ -91,7 +91,7 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(sock.getsockname()[1])
 
 
-def _port_is_free(host: str, port: int) -> bool:
+def port_is_free(host: str, port: int) -> bool:
     # SO_REUSEADDR like the broker's own listener, so a port in TIME_WAIT still counts as free.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -374,7 +374,7 @@ class EmbeddedBroker:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _start_once(self, binary: Path, port: int, *, retry_if_taken: bool) -> None:
-        if not _port_is_free(LOOPBACK, port):
+        if not port_is_free(LOOPBACK, port):
             if retry_if_taken:
                 raise _PortTakenError(port)
             raise BrokerError(

@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, KafkaTimeoutError, RequestTimedOutError, TopicAlreadyExistsError
 
 from crisis.bus.base import Delivered, Position, PublishError, PublishUnknown, Topology
-from crisis.bus.codec import decode, encode
+from crisis.bus.codec import RawRecord, decode, encode
 from crisis.config import Settings
 from crisis.domain.envelope import Envelope
 
@@ -31,6 +31,7 @@ class KafkaBus:
         self.topic = settings.kafka_topic
         self._producer: AIOKafkaProducer | None = None
         self._cluster_id = ""
+        self._echo = Echo()
 
     def _common(self) -> dict[str, Any]:
         return {
@@ -83,6 +84,7 @@ class KafkaBus:
                 partitions: dict[bytes, int | None] = {}
                 for env in envelopes:
                     record = encode(env)
+                    self._echo.remember(env, record)
                     if record.key not in partitions:
                         partitions[record.key] = self._partition_for(record.key)
                     futures.append(
@@ -156,7 +158,7 @@ class KafkaBus:
                 else:
                     await consumer.seek_to_beginning(tp)
             positions = {tp.partition: await consumer.position(tp) for tp in parts}
-            yield KafkaReader(consumer, parts, positions)
+            yield KafkaReader(consumer, parts, positions, self._echo)
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
@@ -169,13 +171,44 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
     return [TopicPartition(topic, p) for p in sorted(parts)]
 
 
+class Echo:
+    """Events this process wrote, so its own reader need not decode them again.
+
+    A writer that waits for its own reader to fold its events (the ledger) would otherwise pay the
+    decoding of every record it has just encoded, the largest single cost of a batch. A record is only
+    taken from here when its bytes are exactly those this process sent: a record written by anyone else
+    under the same event id is decoded as usual, so every reader still folds what is in the log.
+    """
+
+    LIMIT = 200_000  # records written but never read back (a reader elsewhere, a failed send) age out
+
+    def __init__(self) -> None:
+        self._sent: dict[str, tuple[RawRecord, Envelope]] = {}
+
+    def remember(self, env: Envelope, record: RawRecord) -> None:
+        self._sent[env.id] = (record, env)
+        if len(self._sent) > self.LIMIT:
+            del self._sent[next(iter(self._sent))]
+
+    def recall(self, value: bytes, headers: list[tuple[str, bytes]]) -> Envelope | None:
+        if not self._sent:
+            return None
+        event_id = next((v for k, v in headers if k == "ce_id"), None)
+        sent = self._sent.get(event_id.decode()) if event_id is not None else None
+        if sent is None or sent[0].value != value or sent[0].headers != headers:
+            return None
+        del self._sent[sent[1].id]
+        return sent[1]
+
+
 class KafkaReader:
     def __init__(
-        self, consumer: AIOKafkaConsumer, parts: list[TopicPartition], start: dict[int, int]
+        self, consumer: AIOKafkaConsumer, parts: list[TopicPartition], start: dict[int, int], echo: Echo
     ) -> None:
         self._consumer = consumer
         self._parts = parts
         self._next = start
+        self._echo = echo
 
     def caught_up(self) -> bool:
         """Compares with the fetch high-watermark: ListOffsets is not reliable on every broker."""
@@ -191,8 +224,9 @@ class KafkaReader:
         for tp, items in records.items():
             for r in items:
                 self._next[tp.partition] = r.offset + 1
+                value, headers = r.value or b"", list(r.headers)
                 try:
-                    env = decode(r.value or b"", list(r.headers))
+                    env = self._echo.recall(value, headers) or decode(value, headers)
                 except Exception as exc:
                     log.warning(
                         "record_skipped", partition=tp.partition, offset=r.offset, error=str(exc)[:200]

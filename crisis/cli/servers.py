@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
@@ -14,7 +13,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from crisis.broker import BrokerError, EmbeddedBroker, run_broker
+from crisis.broker import BrokerError, EmbeddedBroker, port_is_free, run_broker
 from crisis.config import Settings
 from crisis.domain.enums import Role
 from crisis.keys import KeyStore
@@ -99,22 +98,10 @@ def _settings(**overrides: object) -> Settings:
         raise SystemExit(f"invalid settings: {exc}") from exc
 
 
-def _port_taken(host: str, port: int) -> bool:
-    if port == 0:
-        return False
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 def _check_ports(*addresses: tuple[str, int, str]) -> None:
     """Fail before starting anything, naming the flag that fixes it."""
     for host, port, flag in addresses:
-        if _port_taken(host, port):
+        if port and not port_is_free(host, port):
             raise StartupError(f"{host}:{port} is already in use (choose another with {flag})")
 
 

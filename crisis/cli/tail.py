@@ -106,12 +106,13 @@ def _listed(value: str) -> list[str]:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("tail", help="print the live stream (resumes by itself after a disconnect)")
-    p.add_argument("--url", default=os.environ.get("CRISIS_STREAM", DEFAULT_URL), help="env CRISIS_STREAM")
+    url = os.environ.get("CRISIS_STREAM", DEFAULT_URL)
+    p.add_argument("--url", default=url, help=f"the gateway's stream (env CRISIS_STREAM; default {url})")
     p.add_argument("--key", default=os.environ.get("CRISIS_KEY", ""), help="API key (env CRISIS_KEY)")
-    for name, what in (("crisis", "crisis ids"), ("type", "event types, e.g. indicator.shared or crisis.*")):
-        p.add_argument(
-            f"--{name}", type=_listed, action="extend", help=f"{what} (comma-separated, repeatable)"
-        )
+    p.add_argument("--crisis", type=_listed, action="extend", help="crisis ids (comma-separated, repeatable)")
+    p.add_argument(
+        "--type", type=_listed, action="extend", help="event types, e.g. indicator.shared,crisis.*"
+    )
     p.add_argument("--kind", type=_listed, action="extend", help="indicator kinds, e.g. sha256,url")
     p.add_argument("--mode", choices=["live", "exercise", "both"], default="live")
     p.add_argument("--cursor", help="continue right after the event that carried this cursor")

@@ -32,3 +32,11 @@ _STRICTNESS = {tlp: rank for rank, tlp in enumerate(Tlp)}
 def is_wider(tlp: Tlp, than: Tlp) -> bool:
     """True when `tlp` would let more readers see something than `than` does (e.g. GREEN vs AMBER)."""
     return _STRICTNESS[tlp] < _STRICTNESS[than]
+
+
+def follow_up_recipients(tlp: Tlp, recipients: tuple[str, ...], author_org: str) -> tuple[str, ...]:
+    """Who gets an event about something sent to named organisations (an action on, or the retraction of,
+    a RED indicator): the same organisations plus that thing's author, who is not this event's author."""
+    if not tlp.names_recipients:
+        return ()
+    return tuple(dict.fromkeys((*recipients, author_org)))

@@ -20,7 +20,7 @@ from crisis.domain.book import CrisisRecord, IndicatorRecord
 from crisis.domain.crisis import CrisisState
 from crisis.domain.enums import ActionOutcome, EventType, IndicatorKind, Role
 from crisis.domain.envelope import Envelope
-from crisis.domain.events import ActionReported, CrisisChanged, IndicatorRetracted, IndicatorShared
+from crisis.domain.events import ActionReported, CrisisChanged, IndicatorRetracted
 from crisis.domain.principal import Principal
 
 ONE_HOUR_S: Final = 3600
@@ -172,11 +172,13 @@ def summarise(env: Envelope, record: CrisisRecord) -> str:
             text += "; criteria: " + ", ".join(change.criteria)
         return text + (f"; reason: {change.reason}" if change.reason else "")
     if env.type is EventType.INDICATOR_SHARED:
-        shared = IndicatorShared.model_validate(data)
-        if shared.indicator_id in record.indicators:
-            return f"{shared.kind} {shared.canonical} shared as {shared.indicator_id}"
-        original = record.by_identity.get((str(shared.kind), shared.canonical), "an earlier indicator")
-        return f"{shared.kind} {shared.canonical} seen again (sighting of {original})"
+        # The fold accepted this event, so its data has IndicatorShared's shape; reading the three
+        # fields directly keeps a report over 100,000 indicators fast.
+        kind, canonical, indicator_id = data["kind"], data["canonical"], data["indicator_id"]
+        if indicator_id in record.indicators:
+            return f"{kind} {canonical} shared as {indicator_id}"
+        original = record.by_identity.get((kind, canonical), "an earlier indicator")
+        return f"{kind} {canonical} seen again (sighting of {original})"
     if env.type is EventType.INDICATOR_RETRACTED:
         retracted = IndicatorRetracted.model_validate(data)
         return f"{retracted.indicator_id} retracted" + (f": {retracted.reason}" if retracted.reason else "")

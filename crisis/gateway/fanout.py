@@ -3,7 +3,10 @@
 Per folded batch: each deliverable event is checked once per *group* of subscribers (same audience, same
 filter), its frame is built once, and every connection gets the frames of the whole batch in a single
 `transport.write()`. Nothing here awaits: a client whose write buffer is over the limit is handed to
-`on_overflow` (the server closes it with its cursor) and the others never wait for it.
+`on_drop` (the server closes it with its cursor) and the others never wait for it.
+
+A subscriber's `cursor` only ever names what was written to it. So whatever goes wrong here, closing the
+connection is always safe: the client resumes from that cursor and loses nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from crisis.domain.envelope import Envelope
 from crisis.domain.principal import Principal
 from crisis.gateway import cursor as cursors
 from crisis.gateway.frames import event_frame, event_prefix
-from crisis.gateway.protocol import Facts, Filter, admits
+from crisis.gateway.protocol import INTERNAL_ERROR, SLOW_CONSUMER, Facts, Filter, admits
 
 log = structlog.get_logger(__name__)
 
@@ -148,7 +151,7 @@ class Fanout:
         book: Book,
         *,
         limit: int,
-        on_overflow: Callable[[Subscriber], None],
+        on_drop: Callable[[Subscriber, int, str], None],
         open_state: object,
     ) -> None:
         self.origin = origin
@@ -156,7 +159,7 @@ class Fanout:
         self.book = book
         self.limit = limit
         self.delivered = 0
-        self._on_overflow = on_overflow
+        self._on_drop = on_drop
         self._open = open_state
         self._groups: dict[GroupKey, Group] = {}
         self._floored: set[Subscriber] = set()
@@ -198,7 +201,7 @@ class Fanout:
         sub.phase = Phase.FLOOR
         self._floored.add(sub)
         if not self._take(sub, held):
-            self._overflow(sub)
+            self._drop(sub, SLOW_CONSUMER, "slow consumer")
             return
         self._promote()
 
@@ -231,7 +234,12 @@ class Fanout:
         try:
             self._publish(batch)
         except Exception:
+            # Which frames reached whom is unknown from here on: every client resumes from its cursor.
             log.exception("fanout_failed")
+            for group in list(self._groups.values()):
+                group.chunks, group.items = [], []
+                for sub in [*group.live, *group.special]:
+                    self._drop(sub, INTERNAL_ERROR, "gateway error")
 
     def _publish(self, batch: Sequence[tuple[Delivered, Outcome]]) -> None:
         vector, groups = self.vector, list(self._groups.values())
@@ -255,11 +263,11 @@ class Fanout:
                     touched.append(group)
                 group.chunks.append(item.frame)
                 group.items.append(item)
-        overflowed: list[Subscriber] = []
+        dropped: list[tuple[Subscriber, int, str]] = []
         for group in touched:
-            self._flush(group, overflowed)
-        for sub in overflowed:
-            self._overflow(sub)
+            self._flush(group, dropped)
+        for sub, code, reason in dropped:
+            self._drop(sub, code, reason)
         if self._floored:
             self._promote()
 
@@ -275,7 +283,7 @@ class Fanout:
             event_frame(prefix, cursor),
         )
 
-    def _flush(self, group: Group, overflowed: list[Subscriber]) -> None:
+    def _flush(self, group: Group, dropped: list[tuple[Subscriber, int, str]]) -> None:
         data = b"".join(group.chunks)
         items, count, last = group.items, len(group.items), group.items[-1].cursor
         group.chunks, group.items = [], []
@@ -285,15 +293,19 @@ class Fanout:
                 continue  # closing: the handler detaches it as soon as the close completes
             transport = sub.transport
             if transport.get_write_buffer_size() > limit:
-                overflowed.append(sub)
+                dropped.append((sub, SLOW_CONSUMER, "slow consumer"))
                 continue
-            transport.write(data)
+            try:
+                transport.write(data)
+            except Exception:  # a transport that cannot take bytes: this one client resumes
+                dropped.append((sub, INTERNAL_ERROR, "write failed"))
+                continue
             sub.cursor = last
             sent += 1
         self.delivered += sent * count
         for sub in list(group.special):
             if not self._take(sub, items):
-                overflowed.append(sub)
+                dropped.append((sub, SLOW_CONSUMER, "slow consumer"))
 
     def _take(self, sub: Subscriber, items: list[Item]) -> bool:
         """The slow path, for subscribers catching up or resumed ahead of us. False on overflow."""
@@ -332,12 +344,12 @@ class Fanout:
                     group.live.add(sub)
                 sub.phase = Phase.LIVE
 
-    def _overflow(self, sub: Subscriber) -> None:
+    def _drop(self, sub: Subscriber, code: int, reason: str) -> None:
         self.detach(sub)
         try:
-            self._on_overflow(sub)
+            self._on_drop(sub, code, reason)
         except Exception:
-            log.exception("overflow_handler_failed")
+            log.exception("drop_handler_failed")
 
 
 def _at(vector: Sequence[int], partition: int) -> int:

@@ -33,6 +33,7 @@ SUBPROTOCOL: Final = "cloudevents.json"
 POLICY_VIOLATION: Final = 1008  # no or bad credentials, invalid or forbidden subscription, bad message
 MESSAGE_TOO_BIG: Final = 1009  # sent by websockets itself for a message over max_size
 GOING_AWAY: Final = 1001  # the gateway is shutting down: reconnect with your cursor
+INTERNAL_ERROR: Final = 1011  # the gateway failed: reconnect with your cursor, nothing is lost
 SLOW_CONSUMER: Final = 4008  # the client fell behind its buffer; the reason carries its last cursor
 
 MAX_REASON_BYTES: Final = 123
@@ -137,7 +138,7 @@ def forbidden(principal: Principal, f: Filter) -> str | None:
             for tlp in Tlp:
                 if may_read(principal, type=t, tlp=tlp, mode=m, author_org=principal.org, recipients=()):
                     return None
-    return f"a {principal.role} key may never receive {', '.join(sorted(types))}"
+    return f"{principal.role.value} keys may never receive {', '.join(sorted(types))}"
 
 
 # ------------------------------------------------------------------------------------------ parsing

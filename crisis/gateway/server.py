@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import socket
 from collections.abc import Sequence
@@ -101,6 +102,11 @@ class Gateway:
     async def __aenter__(self) -> Gateway:
         # Serve nothing from a half-read log: a state or a verdict from a stale book would be wrong.
         await self.ledger.caught_up.wait()
+        # What exists now (modules, the book folded so far) lives as long as the process. A full garbage
+        # collection re-scans all of it and stalls every stream for tens of milliseconds (84 ms measured
+        # with 1,000 clients): collect once, then leave those objects out of later collections.
+        gc.collect()
+        gc.freeze()
         topology = await self.bus.describe()
         origin = cursors.origin(topology.cluster_id, topology.topic)
         s = self.settings
@@ -113,7 +119,7 @@ class Gateway:
             vector,
             self.ledger.book,
             limit=s.gateway_buffer_bytes,
-            on_overflow=self._slow,
+            on_drop=self._drop,
             open_state=State.OPEN,
         )
         self._catch_up = CatchUp(
@@ -315,19 +321,21 @@ class Gateway:
                 if sub.attached and conn.protocol.state is State.OPEN:
                     log.info("stream_catch_up_slow", error=str(exc))
                     self.fanout.detach(sub)
-                    self._slow(sub)
+                    self._drop(sub, protocol.SLOW_CONSUMER, "slow consumer")
                 return
         self.fanout.go_live(sub)
 
     # ------------------------------------------------------------------ closing
 
-    def _slow(self, sub: Subscriber) -> None:
-        """The fan-out's overflow hook: close with the cut after the last frame this client was sent."""
+    def _drop(self, sub: Subscriber, code: int, reason: str) -> None:
+        """The fan-out's hook: close with the cut after the last frame this client was sent."""
         conn = sub.owner
         if isinstance(conn, StreamConnection):
-            self.closed_slow += 1
-            log.info("stream_slow_consumer", conn=conn.number, buffered=sub.transport.get_write_buffer_size())
-            self._close(conn, protocol.SLOW_CONSUMER, "slow consumer")
+            if code == protocol.SLOW_CONSUMER:
+                self.closed_slow += 1
+            buffered = sub.transport.get_write_buffer_size()
+            log.info("stream_dropped", conn=conn.number, code=code, reason=reason, buffered=buffered)
+            self._close(conn, code, reason)
 
     def _close(self, conn: StreamConnection, code: int, reason: str) -> None:
         """Close without awaiting: a `closing` message and the close frame join the write buffer.
@@ -342,7 +350,7 @@ class Gateway:
         if sub is not None:
             self.fanout.detach(sub)
         try:
-            if cursor is not None and code in (protocol.SLOW_CONSUMER, protocol.GOING_AWAY):
+            if cursor is not None and code in _RESUMABLE:
                 conn.transport.write(text_frame(protocol.closing(code, reason, cursor)))
             conn.protocol.send_close(code, protocol.close_reason(reason, cursor))
             conn.send_data()
@@ -367,6 +375,10 @@ class Gateway:
                     verdicts[conn.token] = self.keys.authenticate(conn.token) is not None
                 if not verdicts[conn.token]:
                     self._close(conn, protocol.POLICY_VIOLATION, "the API key was revoked or expired")
+
+
+# Closes after which the client is expected back with its cursor: they carry it.
+_RESUMABLE = frozenset({protocol.SLOW_CONSUMER, protocol.GOING_AWAY, protocol.INTERNAL_ERROR})
 
 
 def _stream(ws: ServerConnection) -> StreamConnection:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -93,7 +94,9 @@ class ApiProcess:
             CRISIS_LOG_LEVEL="warning",
         )
         cmd = [sys.executable, "-m", "crisis.cli", "serve", "api", "--port", str(self.port)]
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # A file, not a pipe: a server that logs more than a pipe holds must never block on it.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- closed in stop()
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=self._log)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -107,9 +110,8 @@ class ApiProcess:
         raise TimeoutError(f"crisis serve api not ready on {self.url}")
 
     def stderr(self) -> str:
-        if self.proc.poll() is None or self.proc.stderr is None:
-            return ""
-        return self.proc.stderr.read().decode(errors="replace")[-2000:]
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-2000:]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -119,8 +121,7 @@ class ApiProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+        self._log.close()
 
 
 @contextlib.contextmanager

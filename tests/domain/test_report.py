@@ -182,3 +182,13 @@ def test_report_json_round_trip_and_markdown() -> None:
     assert text.startswith("# Crisis report: Attack")
     assert "| vidshare | 2 | 2 | 1 | 1 | 1 | 37m30s | 50m00s | 70m00s | 50m00s |" in text
     assert text.count("\n| 2026-") == 10
+
+
+def test_handling_helpers() -> None:
+    from crisis.domain.audience import follow_up_recipients, is_wider
+
+    assert is_wider(Tlp.GREEN, Tlp.AMBER) and not is_wider(Tlp.RED, Tlp.AMBER_STRICT)
+    assert not is_wider(Tlp.AMBER, Tlp.AMBER)
+    assert follow_up_recipients(Tlp.RED, ("vidshare", "bka"), "bka") == ("vidshare", "bka")
+    assert follow_up_recipients(Tlp.AMBER_STRICT, ("vidshare",), "bka") == ("vidshare", "bka")
+    assert follow_up_recipients(Tlp.AMBER, ("vidshare",), "bka") == ()

@@ -127,6 +127,8 @@ async def test_broker_killed_mid_flight(tmp_path: Path) -> None:
                 await asyncio.sleep(0.15)
                 broker.kill()
                 done = await in_flight
+                metrics = (await http.get("/metrics")).text
+            assert 'crisis_publish_failures_total{kind="unknown"}' in metrics
             assert {c.status for c in done} <= {201, 503}, [(c.status, c.answer) for c in done]
             failed = [c for c in done if c.status == 503]
             assert failed, "the kill must strike while writes are in flight"

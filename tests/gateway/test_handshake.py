@@ -7,8 +7,9 @@ import json
 from datetime import timedelta
 
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin
 
 from crisis.domain.enums import Mode
 from crisis.domain.envelope import utcnow
@@ -16,6 +17,8 @@ from tests.conftest import Stack
 from tests.gateway.conftest import OpenStack, bearer, client, open_crisis, recv, url
 
 pytestmark = pytest.mark.kafka
+
+LOCAL = Origin("http://localhost:8000")
 
 
 async def refused_status(address: str, headers: dict[str, str] | None = None, **kw: object) -> int:
@@ -25,14 +28,13 @@ async def refused_status(address: str, headers: dict[str, str] | None = None, **
     return info.value.response.status_code
 
 
-async def closed_before_any_event(ws: object, first: str | None = None) -> tuple[int | None, str]:
+async def closed_before_any_event(ws: ClientConnection, first: str | None = None) -> tuple[int | None, str]:
     """Reads until the close; fails if anything but a close arrives."""
-    assert hasattr(ws, "recv")
     if first is not None:
-        await ws.send(first)  # type: ignore[attr-defined]
+        await ws.send(first)
     try:
         async with asyncio.timeout(5):
-            message = await ws.recv()  # type: ignore[attr-defined]
+            message = await ws.recv()
     except ConnectionClosed as closed:
         rcvd = closed.rcvd
         return (rcvd.code, rcvd.reason) if rcvd else (None, "")
@@ -94,13 +96,11 @@ async def test_other_paths_get_404(full_stack: Stack) -> None:
 
 async def test_origins_outside_the_allowlist_are_refused(full_stack: Stack) -> None:
     key = full_stack.add_key("vidshare", "provider")
-    status = await refused_status(full_stack.ws_url, bearer(key), origin="https://evil.example")
+    status = await refused_status(full_stack.ws_url, bearer(key), origin=Origin("https://evil.example"))
     assert status == 403
     async with client(full_stack.ws_url, key) as ws:  # no Origin, as bots do
         assert (await recv(ws))["type"] == "subscribed"
-    async with connect(
-        full_stack.ws_url, additional_headers=bearer(key), origin="http://localhost:8000"
-    ) as ws:  # type: ignore[arg-type]
+    async with connect(full_stack.ws_url, additional_headers=bearer(key), origin=LOCAL) as ws:
         assert json.loads(await ws.recv())["type"] == "subscribed"
 
 

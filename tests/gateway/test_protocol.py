@@ -75,9 +75,11 @@ def test_query_filters_are_parsed() -> None:
     sub = protocol.parse_query(
         f"crisis=a,b&crisis=c&type=indicator.shared,crisis.*&kind=sha256&mode=both&cursor={cursor}"
     )
-    assert sub.filter.crises == {"a", "b", "c"}
-    assert sub.filter.types == {EventType.INDICATOR_SHARED} | {t for t in EventType if t.is_crisis_state}
-    assert sub.filter.kinds == {IndicatorKind.SHA256}
+    assert sub.filter.crises == frozenset({"a", "b", "c"})
+    assert sub.filter.types == frozenset(
+        {EventType.INDICATOR_SHARED, *(t for t in EventType if t.is_crisis_state)}
+    )
+    assert sub.filter.kinds == frozenset({IndicatorKind.SHA256})
     assert sub.filter.modes == {Mode.LIVE, Mode.EXERCISE}
     assert sub.cursor == cursors.Cursor(ORIGIN, (3, 4))
     assert sub.cursor_text == cursor
@@ -108,11 +110,12 @@ def test_auth_and_subscribe_messages() -> None:
         '{"type": "auth", "token": "t", "types": ["indicator.shared"], "mode": "exercise"}'
     )
     assert isinstance(auth, Auth) and auth.subscription is not None
-    assert auth.subscription.filter.types == {EventType.INDICATOR_SHARED}
+    assert auth.subscription.filter.types == frozenset({EventType.INDICATOR_SHARED})
     assert auth.subscription.filter.modes == {Mode.EXERCISE}
     sub = protocol.parse_message(json.dumps({"type": "subscribe", "crises": ["c1"], "kinds": "md5,sha1"}))
     assert isinstance(sub, Subscription)
-    assert sub.filter.crises == {"c1"} and sub.filter.kinds == {IndicatorKind.MD5, IndicatorKind.SHA1}
+    assert sub.filter.crises == frozenset({"c1"})
+    assert sub.filter.kinds == frozenset({IndicatorKind.MD5, IndicatorKind.SHA1})
 
 
 @pytest.mark.parametrize(

@@ -59,8 +59,8 @@ async def test_filters_by_crisis_type_kind_and_mode(full_stack: Stack) -> None:
         got_drill = [e["id"] for e in await events(only_drill, 2)]
         assert got_live == [sha.id, ack.id]  # the action concerns a sha256 indicator
         assert got_drill == [exercise.id, marker.id]
-        got_both = [e for e in await events(both, 2)]
-        assert [e["id"] for e in got_both] == [md5.id, exercise.id]
+        # Two crises, two partitions: their relative order is the gateway's read order, not the write's.
+        assert {e["id"] for e in await events(both, 2)} == {md5.id, exercise.id}
 
 
 async def test_tlp_red_reaches_only_its_recipients_and_its_author(full_stack: Stack) -> None:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from crisis.api.deps import IdempotencyDep, LedgerDep, MetricsDep, PrincipalDep, require
 from crisis.api.problems import Problem
 from crisis.api.writes import commit, crisis_for, raise_for, stable_id
-from crisis.domain.book import IndicatorRecord
+from crisis.domain.audience import follow_up_recipients
 from crisis.domain.enums import ActionOutcome, EventType, Role, Status
 from crisis.domain.envelope import Envelope, source_for, utcnow
 from crisis.domain.events import ActionReported
@@ -27,13 +27,6 @@ class ActionCreate(BaseModel):
 
 class ActionPublic(ActionReported):
     event_id: str
-
-
-def _audience(indicator: IndicatorRecord) -> tuple[str, ...]:
-    """A report about a RED / AMBER+STRICT indicator goes to its recipients and to its sharer."""
-    if not indicator.tlp.names_recipients:
-        return ()
-    return tuple(dict.fromkeys((*indicator.tlprecipients, indicator.data.shared_by)))
 
 
 @router.post("", status_code=201, response_model=ActionPublic)
@@ -68,7 +61,7 @@ async def report_action(
         subject=crisis_id,
         tlp=indicator.tlp,
         mode=record.state.mode,
-        tlprecipients=_audience(indicator),
+        tlprecipients=follow_up_recipients(indicator.tlp, indicator.tlprecipients, indicator.data.shared_by),
         data=data.model_dump(mode="json"),
     )
     retry = env.id in ledger.book.outcomes

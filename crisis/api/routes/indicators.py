@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from operator import itemgetter
 from typing import Annotated, Any, Literal
 
@@ -14,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from crisis.api.deps import IdempotencyDep, LedgerDep, MetricsDep, PrincipalDep, SettingsDep, require
 from crisis.api.problems import Problem
 from crisis.api.writes import commit, crisis_for, raise_for, stable_id
-from crisis.domain.audience import is_wider
+from crisis.domain.audience import follow_up_recipients, is_wider
 from crisis.domain.book import CrisisRecord, IndicatorRecord, Outcome
 from crisis.domain.crisis import OrgName
 from crisis.domain.enums import EventType, IndicatorKind, Role, Status, Tlp
@@ -273,7 +272,6 @@ async def list_indicators(
     ledger: LedgerDep,
     kind: Annotated[IndicatorKind | None, Query()] = None,
     retracted: Annotated[bool | None, Query(description="Only retracted (true) or live (false).")] = None,
-    since: Annotated[datetime | None, Query(description="Only indicators shared at or after this.")] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> IndicatorList:
@@ -286,14 +284,8 @@ async def list_indicators(
         if indicator_visible(principal, r, record.state)
         and (kind is None or r.data.kind is kind)
         and (retracted is None or r.retracted is retracted)
-        and (since is None or _not_before(r.shared_at, since))
     ]
     return IndicatorList(items=[_public(r) for r in found[offset : offset + limit]], total=len(found))
-
-
-def _not_before(at: datetime, since: datetime) -> bool:
-    # A naive `since` is read as UTC: comparing naive with aware would raise.
-    return at >= (since if since.tzinfo is not None else since.replace(tzinfo=at.tzinfo))
 
 
 @router.post("/{indicator_id}/retract", response_model=IndicatorPublic)
@@ -324,16 +316,9 @@ async def retract(
         # The retraction reaches exactly the audience of the indicator it withdraws.
         tlp=indicator.tlp,
         mode=record.state.mode,
-        tlprecipients=_with_author(indicator),
+        tlprecipients=follow_up_recipients(indicator.tlp, indicator.tlprecipients, indicator.data.shared_by),
         data={"indicator_id": indicator_id, "retracted_by": principal.org, "reason": reason},
     )
     [outcome] = await commit(ledger, metrics, [env])
     raise_for(outcome)
     return _public(record.indicators[indicator_id])
-
-
-def _with_author(indicator: IndicatorRecord) -> tuple[str, ...]:
-    """The indicator's recipients plus its sharer (the indicator's author, not this event's)."""
-    if not indicator.tlp.names_recipients:
-        return ()
-    return tuple(dict.fromkeys((*indicator.tlprecipients, indicator.data.shared_by)))
