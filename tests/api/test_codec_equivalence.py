@@ -1,4 +1,4 @@
-"""The binary-mode codec writes exactly what the cloudevents SDK's own CloudEvent path writes, and reads it back."""
+"""The codec writes exactly what the cloudevents SDK's own CloudEvent path writes, and reads it back."""
 
 from __future__ import annotations
 
