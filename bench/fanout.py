@@ -340,12 +340,15 @@ class Process:
     """A child speaking one JSON line per command."""
 
     def __init__(self, *argv: str) -> None:
+        from crisis.broker import parent_death_preexec
+
         self.proc = subprocess.Popen(
             [sys.executable, str(Path(__file__)), *argv],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
+            preexec_fn=parent_death_preexec(),  # children die with this script
         )
 
     def ask(self, **cmd: Any) -> dict[str, Any]:
