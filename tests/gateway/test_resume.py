@@ -64,7 +64,9 @@ async def test_twenty_random_cuts_while_ten_thousand_events_stream(full_stack: S
     crises = [await open_crisis(s) for _ in range(4)]
     sent = indicators(crises, 10_000)
     key = s.add_key("vidshare", "provider")
-    cuts = random.Random(20).sample(range(100, 9_900), 20)
+    # The last cut leaves 1,500 events to go: more than the socket buffers can hold, so the client is
+    # still reading over a live connection when each cut comes due (a cut only counts when it drops one).
+    cuts = random.Random(20).sample(range(100, 8_500), 20)
     # dedupe=0: the client forgets ids at once, so a duplicate from the gateway would show here.
     async with (
         CuttableProxy(gateway_port(s)) as proxy,
