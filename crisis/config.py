@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8001, ge=0, le=65535)
 
+    # Requests per second per API key, sustained, and the burst allowed above it (429 beyond).
+    rate_limit_per_s: float = Field(default=50.0, gt=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
     max_body_bytes: int = Field(default=2_000_000, ge=1024)
     max_batch: int = Field(default=1000, ge=1)
 

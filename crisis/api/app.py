@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 
 from crisis.api import problems
 from crisis.api.metrics import ApiMetrics
+from crisis.api.ratelimit import RateLimiter
 from crisis.api.routes import actions, console, crises, indicators, ops, report
 from crisis.config import Settings
 from crisis.keys import KeyStore
@@ -42,6 +43,7 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
     app.state.settings = settings
     app.state.ledger = ledger
     app.state.keys = keys
+    app.state.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.metrics = metrics = ApiMetrics()
     problems.install(app)
     problems.document(app)

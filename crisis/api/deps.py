@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 
 from crisis.api.metrics import ApiMetrics
 from crisis.api.problems import Problem
+from crisis.api.ratelimit import RateLimiter
 from crisis.config import Settings
 from crisis.domain.enums import Role
 from crisis.domain.principal import Principal
@@ -31,8 +32,14 @@ def get_keys(request: Request) -> KeyStore:
     return keys
 
 
+def get_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
+
+
 def get_principal(
     keys: Annotated[KeyStore, Depends(get_keys)],
+    limiter: Annotated[RateLimiter, Depends(get_limiter)],
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
     """The caller, from `Authorization: Bearer <key>`; 401 for a missing, unknown, expired or revoked key."""
@@ -45,6 +52,14 @@ def get_principal(
     if principal is None:
         raise Problem(401, "the API key is unknown, expired or revoked", code="unauthenticated")
     structlog.contextvars.bind_contextvars(org=principal.org, key_id=principal.key_id)
+    wait = limiter.take(principal.key_id)
+    if wait > 0:
+        raise Problem(
+            429,
+            f"too many requests for this key; retry in {wait:.2f} s",
+            code="rate_limited",
+            retry_after_s=round(wait, 3),
+        )
     return principal
 
 

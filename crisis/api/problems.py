@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,6 +81,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.status == 429:
+            headers = {"Retry-After": str(max(1, math.ceil(float(exc.extra.get("retry_after_s", 1)))))}
         return problem_response(exc.status, exc.detail, code=exc.code, headers=headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
@@ -139,7 +142,7 @@ class ProblemDocument(BaseModel):
 
 
 # Every /v1 operation may answer these; documenting them lets clients (and schemathesis) rely on it.
-_API_ERRORS = (400, 401, 403, 404, 405, 409, 413, 415, 422, 503)
+_API_ERRORS = (400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 503)
 
 
 def document(app: FastAPI) -> None:
