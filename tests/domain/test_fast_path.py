@@ -7,8 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crisis.api.routes.indicators import check_items, plain_hash
-from crisis.domain.indicators import Indicator, validate_batch
+from crisis.domain.indicators import Indicator, check_items, plain_hash, validate_batch
 
 hexish = st.text(alphabet="0123456789abcdefABCDEFxyz", min_size=0, max_size=130)
 kinds = st.sampled_from(["md5", "sha1", "sha256", "sha512", "pdq", "url", "tmk", "MD5", "nope"])
