@@ -42,6 +42,7 @@ class Settings(BaseSettings):
 
     gateway_max_message_bytes: int = Field(default=65536, ge=1024)
     gateway_buffer_bytes: int = Field(default=4_000_000, ge=65536)
+    gateway_max_streams_per_key: int = Field(default=100, ge=1)
     gateway_heartbeat_s: float = Field(default=20.0, gt=0)
     gateway_auth_timeout_s: float = Field(default=5.0, gt=0)
     # What the console tells browsers to connect to (behind a proxy the bound address is not it).

@@ -35,6 +35,7 @@ MESSAGE_TOO_BIG: Final = 1009  # sent by websockets itself for a message over ma
 GOING_AWAY: Final = 1001  # the gateway is shutting down: reconnect with your cursor
 INTERNAL_ERROR: Final = 1011  # the gateway failed: reconnect with your cursor, nothing is lost
 SLOW_CONSUMER: Final = 4008  # the client fell behind its buffer; the reason carries its last cursor
+TRY_AGAIN_LATER: Final = 1013  # this key already holds its maximum of connections
 
 MAX_REASON_BYTES: Final = 123
 MAX_CRISES: Final = 100

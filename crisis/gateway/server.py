@@ -16,6 +16,7 @@ import contextlib
 import gc
 import itertools
 import socket
+from collections import Counter
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, cast
@@ -56,6 +57,15 @@ SHUTDOWN_GRACE_S = 2.0
 _ids = itertools.count(1)
 
 
+_METRICS = (
+    ("connections", "gauge", "Open WebSocket connections."),
+    ("subscribers", "gauge", "Connections receiving live events."),
+    ("groups", "gauge", "Distinct audience and filter groups the fan-out serves."),
+    ("delivered", "counter", "Events written to subscribers."),
+    ("closed_slow", "counter", "Connections closed for falling behind their buffer."),
+)
+
+
 class StreamConnection(ServerConnection):
     """A connection and what its handshake established."""
 
@@ -83,6 +93,8 @@ class Gateway:
         self.bus = bus
         self.port = 0
         self.closed_slow = 0
+        # Open streams per key: one key may not exhaust the gateway (a looping bot, a leaked key).
+        self._per_key: Counter[str] = Counter()
         self._server: Server | None = None
         self._fanout: Fanout | None = None
         self._catch_up: CatchUp | None = None
@@ -199,6 +211,8 @@ class Gateway:
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
         conn = _stream(ws)
         url = urlsplit(request.path)
+        if url.path == "/metrics":
+            return self._metrics(conn)
         if url.path != protocol.PATH:
             return conn.respond(404, f"Not found: the stream is at {protocol.PATH}\n")
         try:
@@ -217,8 +231,25 @@ class Gateway:
         reason = protocol.forbidden(principal, subscription.filter)
         if reason is not None:
             return conn.respond(403, f"{reason}\n")
+        if self._full(principal):
+            return conn.respond(429, "This key holds its maximum of open streams.\n")
         conn.principal, conn.token = principal, token
         return None
+
+    def _full(self, principal: Principal) -> bool:
+        return self._per_key[principal.key_id] >= self.settings.gateway_max_streams_per_key
+
+    def _metrics(self, conn: StreamConnection) -> Response:
+        """Prometheus text: what an operator watches on a gateway."""
+        stats = self.stats()
+        lines = []
+        for name, kind, help_text in _METRICS:
+            lines += [f"# HELP crisis_gateway_{name} {help_text}", f"# TYPE crisis_gateway_{name} {kind}"]
+            lines.append(f"crisis_gateway_{name} {stats[name]}")
+        response = conn.respond(200, "\n".join(lines) + "\n")
+        del response.headers["Content-Type"]  # Headers appends on assignment: replace, not add
+        response.headers["Content-Type"] = "text/plain; version=0.0.4"
+        return response
 
     async def _authenticate(self, conn: StreamConnection) -> tuple[Principal, Subscription] | None:
         timeout = self.settings.gateway_auth_timeout_s
@@ -260,8 +291,17 @@ class Gateway:
             if got is None:
                 return
             principal, subscription = got
-        with structlog.contextvars.bound_contextvars(conn=conn.number, org=principal.org):
-            await self._serve(conn, principal, subscription)
+        if self._full(principal):  # the handshake's check can race; this one holds
+            self._close(conn, protocol.TRY_AGAIN_LATER, "this key holds its maximum of open streams")
+            return
+        self._per_key[principal.key_id] += 1
+        try:
+            with structlog.contextvars.bound_contextvars(conn=conn.number, org=principal.org):
+                await self._serve(conn, principal, subscription)
+        finally:
+            self._per_key[principal.key_id] -= 1
+            if not self._per_key[principal.key_id]:
+                del self._per_key[principal.key_id]
 
     async def _serve(self, conn: StreamConnection, principal: Principal, subscription: Subscription) -> None:
         sub = Subscriber(principal, subscription.filter, conn.transport, conn.protocol, owner=conn)
