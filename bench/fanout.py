@@ -80,6 +80,7 @@ async def serve_gateway(args: argparse.Namespace) -> None:
         keys_file=Path(args.keys_file),
         gateway_port=args.port,
         log_level="warning",
+        gateway_max_streams_per_key=1_000_000,  # every simulated subscriber shares one key
     )
     async with stack(settings, api=False) as running:
         if os.environ.get("FANOUT_PROFILE"):
