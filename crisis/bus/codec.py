@@ -7,6 +7,7 @@ Envelope going out and by a factory that builds the Envelope directly coming in.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +54,10 @@ class _Outgoing:
     def get_extension(self, name: str) -> Any:
         return None  # no partitionkey extension: the key is set by encode()
 
-    def get_data(self) -> dict[str, Any]:
-        return self._env.data
+    def get_data(self) -> bytes:
+        # Already JSON-safe (dumped in JSON mode): the standard encoder gives the bytes the SDK's own
+        # encoder would, without building a new encoder and matching the content type for every event.
+        return json.dumps(self._env.data).encode()
 
 
 def _incoming(attributes: dict[str, Any], data: Any) -> Any:
