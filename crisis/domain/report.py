@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Final
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from crisis.domain.audience import may_read
 from crisis.domain.book import CrisisRecord, IndicatorRecord
 from crisis.domain.crisis import CrisisState
-from crisis.domain.enums import ActionOutcome, EventType, IndicatorKind, Role
+from crisis.domain.enums import ActionOutcome, EventType, IndicatorKind, Role, Status
 from crisis.domain.envelope import Envelope
 from crisis.domain.events import ActionReported, CrisisChanged, IndicatorRetracted
 from crisis.domain.principal import Principal
@@ -36,6 +36,8 @@ class TimelineEntry(BaseModel):
     event_id: str
     org: str
     summary: str
+    status: Status | None = Field(default=None, description="For crisis events: the status after the change.")
+    level: int | None = Field(default=None, description="For crisis events: the level after the change.")
 
 
 class SightingOut(BaseModel):
@@ -155,8 +157,18 @@ def _shown(env: Envelope, visible: Visible, readable_ids: set[str]) -> bool:
 
 
 def _entry(env: Envelope, record: CrisisRecord) -> TimelineEntry:
+    status = level = None
+    if env.type.is_crisis_state:
+        change = CrisisChanged.model_validate(env.data).transition
+        status, level = change.to_status, change.level
     return TimelineEntry(
-        time=env.time, type=env.type, event_id=env.id, org=env.author_org, summary=summarise(env, record)
+        time=env.time,
+        type=env.type,
+        event_id=env.id,
+        org=env.author_org,
+        summary=summarise(env, record),
+        status=status,
+        level=level,
     )
 
 

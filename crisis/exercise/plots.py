@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 
 from crisis.domain.report import TimelineEntry
@@ -29,8 +28,6 @@ OUTCOME_COLOURS = {
     "no_action": "#bcbd22",
 }
 RECEIPT, ACTION, MISSED = "#1f77b4", "#2ca02c", "#d62728"
-# The domain's timeline summary reads "monitoring -> activated (level 2); ...".
-_CHANGE = re.compile(r"-> (\w+)(?: \(level (\d)\))?")
 
 
 def axis_label(d: Debrief) -> str:
@@ -40,11 +37,10 @@ def axis_label(d: Debrief) -> str:
 
 
 def _status(entry: TimelineEntry) -> str | None:
-    match = _CHANGE.search(entry.summary)
-    if match is None:
+    if entry.status is None:
         return None
-    status, level = match.group(1), match.group(2)
-    return f"{status} {level}" if status == "activated" and level else status
+    status = str(entry.status)
+    return f"{status} {entry.level}" if status == "activated" and entry.level else status
 
 
 def _span(d: Debrief) -> float:

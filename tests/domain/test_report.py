@@ -124,6 +124,8 @@ def test_indicators_and_timeline() -> None:
     assert [(s.org, s.at) for s in i1.sightings] == [("hub", at(12))]
     assert len(report.timeline) == 10
     assert report.timeline[0].summary.startswith("new -> activated (level 2)")
+    assert (report.timeline[0].status, report.timeline[0].level) == ("activated", 2)
+    assert report.timeline[3].status is None  # only crisis events carry a status
     assert "sighting of i1" in report.timeline[3].summary
     assert report.timeline[5].org == "vidshare"
 

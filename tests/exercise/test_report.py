@@ -58,15 +58,15 @@ def make_report(title: str = "Drill <b>&</b> co") -> Report:
     }  # fmt: skip
     timeline = [
         {"time": at(0), "type": "crisis.activated", "event_id": "e1", "org": "hub",
-         "summary": "new -> activated (level 2)"},
+         "summary": "new -> activated (level 2)", "status": "activated", "level": 2},
         {"time": at(10), "type": "indicator.shared", "event_id": "i1", "org": "bka", "summary": "sha256"},
         {"time": at(10), "type": "indicator.shared", "event_id": "i2", "org": "bka", "summary": "url"},
         {"time": at(30), "type": "crisis.level_changed", "event_id": "e2", "org": "hub",
-         "summary": "activated -> activated (level 3)"},
+         "summary": "activated -> activated (level 3)", "status": "activated", "level": 3},
         {"time": at(90), "type": "crisis.concluded", "event_id": "e3", "org": "hub",
-         "summary": "activated -> concluded"},
+         "summary": "activated -> concluded", "status": "concluded"},
         {"time": at(100), "type": "crisis.closed", "event_id": "e4", "org": "hub",
-         "summary": "concluded -> closed"},
+         "summary": "concluded -> closed", "status": "closed"},
     ]  # fmt: skip
     indicators = [
         {"indicator_id": i, "kind": k, "canonical": c, "shared_at": at(10), "shared_by": "bka",
