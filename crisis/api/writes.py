@@ -8,10 +8,8 @@ from collections.abc import Sequence
 from crisis.api.metrics import ApiMetrics
 from crisis.api.problems import Problem
 from crisis.bus.base import PublishError, PublishUnknown
-from crisis.domain.audience import may_read
+from crisis.domain.audience import may_read_crisis
 from crisis.domain.book import CrisisRecord, Outcome
-from crisis.domain.crisis import CrisisState
-from crisis.domain.enums import EventType
 from crisis.domain.envelope import Envelope
 from crisis.domain.principal import Principal
 from crisis.ledger import Ledger
@@ -44,21 +42,10 @@ def raise_for(outcome: Outcome) -> None:
         raise Problem(_STATUS.get(outcome.code, 409), outcome.message, code=outcome.code)
 
 
-def readable(principal: Principal, state: CrisisState) -> bool:
-    return may_read(
-        principal,
-        type=EventType.CRISIS_OPENED,
-        tlp=state.tlp,
-        mode=state.mode,
-        author_org=state.created_by,
-        recipients=state.tlprecipients,
-    )
-
-
 def crisis_for(ledger: Ledger, principal: Principal, crisis_id: str) -> CrisisRecord:
     """The crisis if it exists and the caller may read it; 404 otherwise (no hint that it exists)."""
     record = ledger.book.crises.get(crisis_id)
-    if record is None or not readable(principal, record.state):
+    if record is None or not may_read_crisis(principal, record.state):
         raise Problem(404, f"no crisis {crisis_id}", code="not_found")
     if not principal.may_touch_mode(record.state.mode):
         raise Problem(404, f"no crisis {crisis_id}", code="not_found")

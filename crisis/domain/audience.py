@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from crisis.domain.crisis import CrisisState
 from crisis.domain.enums import EventType, Mode, Role, Tlp
+from crisis.domain.envelope import Envelope
 from crisis.domain.principal import Principal
 
 
@@ -24,6 +26,30 @@ def may_read(
     if tlp.names_recipients:
         return principal.org == author_org or principal.org in recipients
     return True
+
+
+def may_read_event(principal: Principal, env: Envelope) -> bool:
+    """The rule applied to one event as it stands in the log."""
+    return may_read(
+        principal,
+        type=env.type,
+        tlp=env.tlp,
+        mode=env.mode,
+        author_org=env.author_org,
+        recipients=env.tlprecipients,
+    )
+
+
+def may_read_crisis(principal: Principal, state: CrisisState) -> bool:
+    """The rule applied to a crisis's current state (its creator counts as the author)."""
+    return may_read(
+        principal,
+        type=EventType.CRISIS_OPENED,
+        tlp=state.tlp,
+        mode=state.mode,
+        author_org=state.created_by,
+        recipients=state.tlprecipients,
+    )
 
 
 _STRICTNESS = {tlp: rank for rank, tlp in enumerate(Tlp)}

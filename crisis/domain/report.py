@@ -15,7 +15,7 @@ from typing import Final
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from crisis.domain.audience import may_read
+from crisis.domain.audience import may_read, may_read_event
 from crisis.domain.book import CrisisRecord, IndicatorRecord
 from crisis.domain.crisis import CrisisState
 from crisis.domain.enums import ActionOutcome, EventType, IndicatorKind, Role, Status
@@ -106,14 +106,7 @@ def visible_to(principal: Principal | None) -> Visible:
     """The TLP/role filter for one reader; None reads everything (the log's owner, an exercise controller)."""
     if principal is None:
         return lambda _env: True
-    return lambda env: may_read(
-        principal,
-        type=env.type,
-        tlp=env.tlp,
-        mode=env.mode,
-        author_org=env.author_org,
-        recipients=env.tlprecipients,
-    )
+    return lambda env: may_read_event(principal, env)
 
 
 def indicator_visible(principal: Principal | None, record: IndicatorRecord, state: CrisisState) -> bool:
@@ -233,8 +226,13 @@ def _provider(
         if r.data.indicator_id in touched or (not r.retracted and indicator_visible(provider, r, state))
     ]
     items = [_item(r, [a for a in reports if a.indicator_id == r.data.indicator_id]) for r in due]
-    receipts = [i.receipt_s for i in items if i.receipt_s is not None]
-    acts = [i.action_s for i in items if i.action_s is not None]
+    return provider_line(org, items)
+
+
+def provider_line(org: str, items: list[ProviderItem], scale: float = 1.0) -> ProviderLine:
+    """One provider's figures from its items; `scale` turns wall-clock seconds into exercise seconds."""
+    receipts = [i.receipt_s * scale for i in items if i.receipt_s is not None]
+    acts = [i.action_s * scale for i in items if i.action_s is not None]
     return ProviderLine(
         org=org,
         indicators=len(items),

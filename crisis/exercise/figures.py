@@ -6,23 +6,9 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from crisis.domain.report import ProviderLine, Report
+from crisis.domain.report import ProviderLine, Report, provider_line
 from crisis.exercise.deadlines import Expectation, Miss, missed, one_hour_rule
 from crisis.exercise.sampling import Plan
-
-
-@dataclass(frozen=True)
-class ProviderFigures:
-    org: str
-    indicators: int
-    received: int
-    actioned: int
-    receipt_within_hour: int
-    action_within_hour: int
-    median_receipt_s: float | None
-    median_action_s: float | None
-    slowest_receipt_s: float | None
-    slowest_action_s: float | None
 
 
 @dataclass
@@ -64,25 +50,9 @@ class Debrief:
         return missed(self.report, expected, self.speed)
 
     @property
-    def providers(self) -> list[ProviderFigures]:
-        return [figures(p, self.speed, float(self.report.one_hour_s)) for p in self.report.providers]
-
-
-def figures(p: ProviderLine, speed: float, hour: float) -> ProviderFigures:
-    receipts = [i.receipt_s * speed for i in p.items if i.receipt_s is not None]
-    actions = [i.action_s * speed for i in p.items if i.action_s is not None]
-    return ProviderFigures(
-        org=p.org,
-        indicators=p.indicators,
-        received=len(receipts),
-        actioned=len(actions),
-        receipt_within_hour=sum(1 for s in receipts if s <= hour),
-        action_within_hour=sum(1 for s in actions if s <= hour),
-        median_receipt_s=statistics.median(receipts) if receipts else None,
-        median_action_s=statistics.median(actions) if actions else None,
-        slowest_receipt_s=max(receipts, default=None),
-        slowest_action_s=max(actions, default=None),
-    )
+    def providers(self) -> list[ProviderLine]:
+        """Each provider's figures in exercise time (wall-clock seconds times the speed factor)."""
+        return [provider_line(p.org, p.items, self.speed) for p in self.report.providers]
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from crisis.domain.report import Report
+from crisis.domain.report import ProviderLine, Report
 from crisis.exercise import plots
 from crisis.exercise.deadlines import Expectation
 from crisis.exercise.durations import clock, human
-from crisis.exercise.figures import Debrief, ProviderFigures, simulation_check
+from crisis.exercise.figures import Debrief, simulation_check
 from crisis.exercise.sampling import Plan
 
 CSS = """
@@ -90,7 +90,7 @@ def _facts(d: Debrief) -> list[tuple[str, str]]:
     return facts
 
 
-def _provider_rows(ps: list[ProviderFigures], speed: float) -> list[list[str]]:
+def _provider_rows(ps: list[ProviderLine], speed: float) -> list[list[str]]:
     return [
         [
             p.org,
@@ -266,7 +266,7 @@ def to_json(d: Debrief) -> dict[str, Any]:
             "interrupted": d.interrupted,
             "time_note": _time_note(d),
             "headline": headline(d),
-            "providers": [asdict(p) for p in d.providers],
+            "providers": [p.model_dump(mode="json", exclude={"items"}) for p in d.providers],
             "expectations": None if d.expectations is None else [asdict(e) for e in d.expectations],
             "misses": [asdict(m) for m in d.misses],
             "simulated": [asdict(p) for p in d.plans],

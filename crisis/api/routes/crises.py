@@ -9,8 +9,9 @@ from pydantic import BaseModel
 
 from crisis.api.deps import IdempotencyDep, LedgerDep, MetricsDep, PrincipalDep, require
 from crisis.api.problems import Problem
-from crisis.api.writes import commit, crisis_for, raise_for, readable, stable_id
+from crisis.api.writes import commit, crisis_for, raise_for, stable_id
 from crisis.domain import crisis as rules
+from crisis.domain.audience import may_read_crisis
 from crisis.domain.crisis import CrisisCreate, CrisisState, TransitionError, TransitionRequest
 from crisis.domain.enums import Mode, Role, Status
 from crisis.domain.envelope import Envelope, source_for, utcnow
@@ -80,7 +81,7 @@ async def list_crises(
     items = [
         r.state
         for r in ledger.book.crises.values()
-        if readable(principal, r.state)
+        if may_read_crisis(principal, r.state)
         and (status is None or r.state.status is status)
         and (mode is None or r.state.mode is mode)
     ]
