@@ -48,7 +48,13 @@ class Actors:
 
     async def crisis(self, **body: Any) -> dict[str, Any]:
         """A crisis opened by the coordinator (activated at level 1 unless told otherwise)."""
-        payload = {"title": "Live-streamed attack", "status": "activated", "level": 1, **body}
+        payload = {
+            "title": "Live-streamed attack",
+            "status": "activated",
+            "level": 1,
+            "criteria": ["ongoing_violent_event"],
+            **body,
+        }
         r = await self.call("POST", "/v1/crises", "coordinator", json=payload)
         assert r.status_code == 201, r.text
         result: dict[str, Any] = r.json()

@@ -20,7 +20,13 @@ async def _open_monitoring(a: Actors, role: str) -> httpx.Response:
 
 
 async def _declare(a: Actors, role: str) -> httpx.Response:
-    body = {"title": "Attack", "status": "activated", "level": 2, "tlp": "clear"}
+    body = {
+        "title": "Attack",
+        "status": "activated",
+        "level": 2,
+        "criteria": ["viral_spread"],
+        "tlp": "clear",
+    }
     return await a.call("POST", "/v1/crises", role, json=body)
 
 
