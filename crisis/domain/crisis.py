@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from crisis.domain.enums import ActivationCriterion, EventType, Mode, Role, Status, Tlp
 from crisis.domain.principal import Principal
@@ -81,7 +89,7 @@ class CrisisCreate(BaseModel):
     mode: Mode = Mode.LIVE
     status: Status = Status.MONITORING
     level: Level | None = None
-    criteria: list[ActivationCriterion] = Field(default_factory=list, max_length=4)
+    criteria: list[ActivationCriterion] = Field(default_factory=list, max_length=4, validate_default=True)
     jurisdictions: list[Annotated[str, Field(min_length=2, max_length=8)]] = Field(
         default_factory=list, max_length=50
     )
@@ -89,13 +97,21 @@ class CrisisCreate(BaseModel):
     tlprecipients: list[OrgName] = Field(default_factory=list, max_length=200)
     reason: str = Field(default="", max_length=2000)
 
+    @field_validator("criteria")
+    @classmethod
+    def _criteria(
+        cls, criteria: list[ActivationCriterion], info: ValidationInfo
+    ) -> list[ActivationCriterion]:
+        # A field validator, so that the error names the field; status is declared before criteria.
+        if info.data.get("status") is Status.ACTIVATED:
+            _check_criteria(criteria)
+        return criteria
+
     @model_validator(mode="after")
     def _opening_status(self) -> CrisisCreate:
         if self.status not in (Status.MONITORING, Status.ACTIVATED):
             raise ValueError("a crisis opens as 'monitoring' or is declared 'activated'")
         _check_activation(self.status, self.level)
-        if self.status is Status.ACTIVATED:
-            _check_criteria(self.criteria)
         return self
 
 

@@ -91,6 +91,7 @@ class ApiProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
         env.update(
+            CRISIS_BUS_URL=settings.bus_url,
             CRISIS_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
             CRISIS_KAFKA_TOPIC=settings.kafka_topic,
             CRISIS_KAFKA_PARTITIONS=str(settings.kafka_partitions),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import Stack
+from tests.conftest import Stack, every_adapter
 
-pytestmark = pytest.mark.kafka
+pytestmark = every_adapter
 
 
 def auth(key: str) -> dict[str, str]:

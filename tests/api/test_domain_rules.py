@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from tests.api.conftest import Actors
+from tests.conftest import every_adapter
+
+pytestmark = every_adapter
 
 
 async def test_activation_without_a_criterion_is_refused(actors: Actors) -> None:
     body = {"title": "Attack", "status": "activated", "level": 1}
     declared = await actors.call("POST", "/v1/crises", "coordinator", json=body)
     assert declared.status_code == 422, declared.text
-    assert "at least one criterion" in declared.text
+    [error] = declared.json()["errors"]
+    assert error["field"] == "criteria" and "at least one criterion" in error["message"]
     crisis = await actors.crisis(status="monitoring", level=None, criteria=[])
     path = f"/v1/crises/{crisis['id']}/transitions"
     move = {"to": "activated", "level": 2, "expected_version": 1}

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 
 from crisis.api.routes.indicators import BatchResult
 from tests.api.conftest import Actors, auth
+from tests.conftest import every_adapter
 
-pytestmark = pytest.mark.kafka
+pytestmark = every_adapter
 
 SHA = "a" * 64
 URL = {"kind": "url", "value": "HTTPS://Example.COM:443/a/../watch?v=X#t=1"}

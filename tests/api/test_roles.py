@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import httpx
-import pytest
 
 from tests.api.conftest import Actors
+from tests.conftest import every_adapter
 
-pytestmark = pytest.mark.kafka
+pytestmark = every_adapter
 
 ROLES = ("coordinator", "authority", "provider", "observer")
 Cell = Callable[[Actors, str], Awaitable[httpx.Response]]
