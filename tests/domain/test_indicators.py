@@ -10,7 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from crisis.domain.enums import IndicatorKind
+from crisis.domain.book import Book
+from crisis.domain.enums import EventType, IndicatorKind, Mode, Tlp
+from crisis.domain.envelope import Envelope
 from crisis.domain.indicators import (
     HEX_LENGTHS,
     Indicator,
@@ -19,6 +21,7 @@ from crisis.domain.indicators import (
     normalise,
     validate_batch,
 )
+from tests.gateway.events import crisis_opened
 
 SHA = "a" * 64
 BLOB = {"sha256": SHA, "size": 1024}
@@ -111,14 +114,26 @@ def test_url_keeps_raw_value_and_names_its_rules() -> None:
     assert indicator.canonicalization == "crisis-url/2"
 
 
-def test_an_indicator_canonicalised_by_earlier_rules_still_reads() -> None:
+def test_an_indicator_shared_under_crisis_url_1_still_folds() -> None:
+    book = Book()
+    crisis = crisis_opened()
+    assert book.apply(crisis).accepted
     data = {
         "kind": "url",
         "value": "http://x/%7e",
         "canonical": "http://x/%7E",
         "canonicalization": "crisis-url/1",
     }
-    assert Indicator.model_validate(data).canonical == "http://x/%7E"
+    old = Envelope(
+        source="/orgs/bka/keys/k",
+        type=EventType.INDICATOR_SHARED,
+        subject=crisis.subject,
+        tlp=Tlp.AMBER,
+        mode=Mode.LIVE,
+        data={**data, "canonicalization": "crisis-url/1", "indicator_id": "i-1", "shared_by": "bka"},
+    )
+    assert book.apply(old).accepted
+    assert book.crises[crisis.subject].indicators["i-1"].data.canonicalization == "crisis-url/1"
 
 
 def test_pdq_quality_and_video_blob() -> None:
