@@ -62,6 +62,14 @@ def _console_origins(settings: Settings) -> Settings:
     return settings.model_copy(update={"gateway_allowed_origins": merged})
 
 
+def _bus_line(settings: Settings, effective: Settings) -> str:
+    if effective.bus_target.startswith("memory://"):
+        return "  bus       memory://  (this process only: nothing is kept when it stops)"
+    return f"  Kafka     {effective.bus_target.removeprefix('kafka://')}" + (
+        "" if settings.bus_target else "  (embedded)"
+    )
+
+
 async def _up(settings: Settings) -> None:
     key = _first_key(settings)
     settings = _console_origins(settings)
@@ -71,7 +79,7 @@ async def _up(settings: Settings) -> None:
             f"  console   {running.api_url}/",
             f"  API       {running.api_url}/v1   (docs {running.api_url}/docs)",
             f"  stream    {running.ws_url}",
-            f"  bus       {effective.bus_target}" + ("" if settings.bus_target else "  (embedded broker)"),
+            _bus_line(settings, effective),
             f"  keys      {effective.keys_file}",
         ]
         if key:
