@@ -84,7 +84,9 @@ def make_settings(adapter: str, request: pytest.FixtureRequest, tmp_path: Path) 
     else:
         # Requested only here, so that a memory-only run never starts a broker.
         kafka: KafkaTarget = request.getfixturevalue("kafka")
-        bus = {"kafka_bootstrap": kafka.bootstrap, "kafka_idempotence": kafka.idempotence}
+        # bus_url stays empty: Kafka is reached through CRISIS_KAFKA_BOOTSTRAP, as before bus URLs, and a
+        # CRISIS_BUS_URL in the environment cannot move these tests onto another bus.
+        bus = {"bus_url": "", "kafka_bootstrap": kafka.bootstrap, "kafka_idempotence": kafka.idempotence}
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
