@@ -96,7 +96,10 @@ async def run(args: argparse.Namespace) -> None:
             url = f"http://127.0.0.1:{port}"
             await wait_ready(url, proc)
             async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {hub}"}) as http:
-                r = await http.post("/v1/crises", json={"title": "bench", "status": "activated", "level": 1})
+                r = await http.post(
+                    "/v1/crises",
+                    json={"title": "bench", "status": "activated", "level": 1, "criteria": ["viral_spread"]},
+                )
                 r.raise_for_status()
                 path = f"/v1/crises/{r.json()['id']}/indicators"
             counts = dict.fromkeys(("created", "sighting", "rejected", "requests", "failed_requests"), 0)

@@ -5,14 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUS_SCHEMES = ("kafka", "memory")
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRISIS_", extra="ignore")
 
     environment: Literal["development", "production"] = "development"
+
+    # The bus adapter: "kafka://HOST:PORT[,HOST:PORT]" or "memory://" (one process only, forgotten on exit).
+    # Unset, it is kafka:// on CRISIS_KAFKA_BOOTSTRAP (see bus_target).
+    bus_url: str = ""
 
     # Kafka. Idempotence stays on for Apache Kafka; the embedded broker cannot do it and turns it off.
     kafka_bootstrap: str = ""
@@ -53,11 +59,32 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    @property
+    def bus_target(self) -> str:
+        """The bus URL in force: CRISIS_BUS_URL, else kafka:// on CRISIS_KAFKA_BOOTSTRAP, else ""."""
+        if self.bus_url:
+            return self.bus_url
+        return f"kafka://{self.kafka_bootstrap}" if self.kafka_bootstrap else ""
+
+    @field_validator("bus_url")
+    @classmethod
+    def _bus_url(cls, value: str) -> str:
+        scheme, sep, rest = value.partition("://")
+        if value and (not sep or scheme not in BUS_SCHEMES or (scheme == "kafka" and not rest)):
+            raise ValueError("CRISIS_BUS_URL must be kafka://HOST:PORT[,HOST:PORT...] or memory://")
+        return value
+
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
         if self.environment == "production":
-            if not self.kafka_bootstrap:
-                raise ValueError("CRISIS_KAFKA_BOOTSTRAP must name the Kafka cluster in production")
+            if self.bus_target.startswith("memory://"):
+                raise ValueError(
+                    "production refuses CRISIS_BUS_URL=memory://: it is one process's and not kept"
+                )
+            if not self.bus_target:
+                raise ValueError(
+                    "CRISIS_BUS_URL or CRISIS_KAFKA_BOOTSTRAP must name the Kafka cluster in production"
+                )
             if self.kafka_replication < 3:
                 raise ValueError("production needs CRISIS_KAFKA_REPLICATION >= 3")
             if not self.kafka_idempotence:

@@ -13,7 +13,7 @@ import structlog
 import uvicorn
 
 from crisis.api.app import create_app
-from crisis.bus.kafka import KafkaBus
+from crisis.bus.adapters import open_bus
 from crisis.config import Settings
 from crisis.keys import KeyStore
 from crisis.ledger import Ledger
@@ -85,9 +85,11 @@ async def api_running(settings: Settings, ledger: Ledger, keys: KeyStore) -> Asy
 
 @asynccontextmanager
 async def stack(settings: Settings, *, api: bool = True, gateway: bool = True) -> AsyncIterator[Running]:
-    """Everything a server process runs, against the Kafka named by settings.kafka_bootstrap."""
+    """Everything a server process runs, on the bus settings.bus_target names (Kafka or memory)."""
+    if not settings.bus_target:
+        raise StartupError("no bus named: set CRISIS_BUS_URL (kafka://HOST:PORT or memory://)")
     keys = KeyStore(settings.keys_file)
-    async with KafkaBus(settings) as bus, ledger_running(bus, settings) as ledger:
+    async with open_bus(settings) as bus, ledger_running(bus, settings) as ledger:
         running = Running(settings, bus, ledger, keys)
         async with contextlib.AsyncExitStack() as parts:
             if api:

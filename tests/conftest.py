@@ -3,6 +3,9 @@
 The broker is, in order of preference: the one `CRISIS_KAFKA_BOOTSTRAP` names; Apache Kafka through
 testcontainers where a Docker engine answers; the embedded broker (Tansu) otherwise. A broker that cannot
 be started fails the run: Kafka tests never skip.
+
+Stacks run on Kafka unless a test is marked `every_adapter`: then its one body runs twice, on the memory bus
+and on Kafka (only the Kafka run carries the `kafka` mark, so `-m "not kafka"` keeps the memory run).
 """
 
 from __future__ import annotations
@@ -61,16 +64,35 @@ async def kafka() -> AsyncIterator[KafkaTarget]:
         yield KafkaTarget(broker.bootstrap, "embedded")
 
 
+ADAPTERS = [pytest.param("memory", id="memory"), pytest.param("kafka", id="kafka", marks=pytest.mark.kafka)]
+# One test body on every bus adapter (faststream's pattern): mark a test or a module with it.
+every_adapter = pytest.mark.parametrize("adapter", ADAPTERS, indirect=True)
+
+
 @pytest.fixture
-def make_settings(kafka: KafkaTarget, tmp_path: Path) -> Any:
-    """Settings for a test: a fresh topic, a keys file of its own, free ports."""
+def adapter(request: pytest.FixtureRequest) -> str:
+    """The bus adapter a test's settings name: "kafka", or each of ADAPTERS under `every_adapter`."""
+    name: str = getattr(request, "param", "kafka")
+    return name
+
+
+@pytest.fixture
+def make_settings(adapter: str, request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Settings for a test: a fresh topic, a keys file of its own, free ports, the test's bus adapter."""
+    if adapter == "memory":
+        bus: dict[str, Any] = {"bus_url": "memory://"}
+    else:
+        # Requested only here, so that a memory-only run never starts a broker.
+        kafka: KafkaTarget = request.getfixturevalue("kafka")
+        # bus_url stays empty: Kafka is reached through CRISIS_KAFKA_BOOTSTRAP, as before bus URLs, and a
+        # CRISIS_BUS_URL in the environment cannot move these tests onto another bus.
+        bus = {"bus_url": "", "kafka_bootstrap": kafka.bootstrap, "kafka_idempotence": kafka.idempotence}
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "kafka_bootstrap": kafka.bootstrap,
+            **bus,
             "kafka_topic": f"test-{uuid.uuid4().hex[:12]}",
             "kafka_partitions": 3,
-            "kafka_idempotence": kafka.idempotence,
             "kafka_fetch_wait_ms": 10,
             "keys_file": tmp_path / "keys.json",
             "api_port": 0,

@@ -66,10 +66,12 @@ class MemoryReader:
     async def next_batch(self, timeout: float) -> list[Delivered]:
         if self.caught_up():
             async with self._bus._changed:
-                try:
-                    await asyncio.wait_for(self._bus._changed.wait(), timeout)
-                except TimeoutError:
-                    return []
+                # Checked again under the lock: a publish that notified while we waited for it is not lost.
+                if self.caught_up():
+                    try:
+                        await asyncio.wait_for(self._bus._changed.wait(), timeout)
+                    except TimeoutError:
+                        return []
         batch: list[Delivered] = []
         for p, log in enumerate(self._bus._log):
             for offset in range(self._next[p], len(log)):

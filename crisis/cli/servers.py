@@ -37,8 +37,8 @@ async def _until_signalled() -> None:
 
 @asynccontextmanager
 async def _kafka_for(settings: Settings) -> AsyncIterator[Settings]:
-    """The configured Kafka, or an embedded broker when none is named."""
-    if settings.kafka_bootstrap:
+    """The configured bus (Kafka or memory), or an embedded broker when none is named."""
+    if settings.bus_target:
         yield settings
         return
     async with EmbeddedBroker() as broker:
@@ -62,6 +62,14 @@ def _console_origins(settings: Settings) -> Settings:
     return settings.model_copy(update={"gateway_allowed_origins": merged})
 
 
+def _bus_line(settings: Settings, effective: Settings) -> str:
+    if effective.bus_target.startswith("memory://"):
+        return "  bus       memory://  (this process only: nothing is kept when it stops)"
+    return f"  Kafka     {effective.bus_target.removeprefix('kafka://')}" + (
+        "" if settings.bus_target else "  (embedded)"
+    )
+
+
 async def _up(settings: Settings) -> None:
     key = _first_key(settings)
     settings = _console_origins(settings)
@@ -71,7 +79,7 @@ async def _up(settings: Settings) -> None:
             f"  console   {running.api_url}/",
             f"  API       {running.api_url}/v1   (docs {running.api_url}/docs)",
             f"  stream    {running.ws_url}",
-            f"  Kafka     {effective.kafka_bootstrap}" + ("" if settings.kafka_bootstrap else "  (embedded)"),
+            _bus_line(settings, effective),
             f"  keys      {effective.keys_file}",
         ]
         if key:
@@ -83,8 +91,13 @@ async def _up(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings, what: str) -> None:
-    if not settings.kafka_bootstrap:
-        raise SystemExit("crisis serve needs CRISIS_KAFKA_BOOTSTRAP (crisis up runs an embedded broker)")
+    if not settings.bus_target:
+        raise SystemExit(
+            "crisis serve needs CRISIS_BUS_URL (kafka://HOST:PORT, or memory:// for one process) or "
+            "CRISIS_KAFKA_BOOTSTRAP (crisis up runs an embedded broker)"
+        )
+    if settings.bus_target.startswith("memory://"):
+        log.warning("memory_bus", note="the log lives in this process only and is gone when it stops")
     async with stack(settings, api=what == "api", gateway=what == "gateway") as running:
         print(f"crisis {what} serving {running.api_url or running.ws_url}", flush=True)
         await _until_signalled()
@@ -150,7 +163,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--gateway-port", type=int, default=None, help="default 8001")
     up.set_defaults(run=_run_up)
 
-    serve = sub.add_parser("serve", help="run the API or the gateway against CRISIS_KAFKA_BOOTSTRAP")
+    serve = sub.add_parser("serve", help="run the API or the gateway on the bus CRISIS_BUS_URL names")
     serve.add_argument("what", choices=["api", "gateway"])
     serve.add_argument("--port", type=int, default=None)
     serve.set_defaults(run=_run_serve)

@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from crisis.domain.enums import ActivationCriterion, EventType, Mode, Role, Status, Tlp
 from crisis.domain.principal import Principal
@@ -81,7 +89,7 @@ class CrisisCreate(BaseModel):
     mode: Mode = Mode.LIVE
     status: Status = Status.MONITORING
     level: Level | None = None
-    criteria: list[ActivationCriterion] = Field(default_factory=list, max_length=4)
+    criteria: list[ActivationCriterion] = Field(default_factory=list, max_length=4, validate_default=True)
     jurisdictions: list[Annotated[str, Field(min_length=2, max_length=8)]] = Field(
         default_factory=list, max_length=50
     )
@@ -89,11 +97,21 @@ class CrisisCreate(BaseModel):
     tlprecipients: list[OrgName] = Field(default_factory=list, max_length=200)
     reason: str = Field(default="", max_length=2000)
 
+    @field_validator("criteria")
+    @classmethod
+    def _criteria(
+        cls, criteria: list[ActivationCriterion], info: ValidationInfo
+    ) -> list[ActivationCriterion]:
+        # A field validator, so that the error names the field; status is declared before criteria.
+        if info.data.get("status") is Status.ACTIVATED:
+            _check_criteria(criteria)
+        return criteria
+
     @model_validator(mode="after")
     def _opening_status(self) -> CrisisCreate:
         if self.status not in (Status.MONITORING, Status.ACTIVATED):
             raise ValueError("a crisis opens as 'monitoring' or is declared 'activated'")
-        _check_activation(self.status, self.level, self.criteria)
+        _check_activation(self.status, self.level)
         return self
 
 
@@ -109,12 +127,34 @@ class TransitionRequest(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
 
-def _check_activation(status: Status, level: int | None, criteria: list[ActivationCriterion]) -> None:
+def _check_activation(status: Status, level: int | None) -> None:
     if status is Status.ACTIVATED:
         if level is None:
             raise ValueError("activation needs a level (1..3)")
     elif level is not None:
         raise ValueError("only an activated crisis has a level")
+
+
+def _check_criteria(criteria: list[ActivationCriterion]) -> None:
+    """An activation states which of the protocol's thresholds were met: at least one."""
+    if not criteria:
+        names = ", ".join(c.value for c in ActivationCriterion)
+        raise ValueError(f"activation needs at least one criterion met (criteria: one or more of {names})")
+
+
+def _article(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
+
+
+def _allowed_from(status: Status) -> str:
+    """What a crisis in `status` may become, for error messages."""
+    allowed = [
+        "activated at another level" if status is Status.ACTIVATED is after else str(after)
+        for after in sorted(NEXT[status], key=list(Status).index)
+    ]
+    if not allowed:
+        return f"{status} is final"
+    return f"it may become {' or '.join(allowed)}"
 
 
 def event_type_for(before: Status | None, after: Status) -> EventType:
@@ -181,10 +221,12 @@ def advance(state: CrisisState, transition: Transition, expected_version: int) -
         )
     if transition.to_status not in NEXT[state.status]:
         raise TransitionError(
-            "invalid_transition", f"a {state.status} crisis cannot become {transition.to_status}"
+            "invalid_transition",
+            f"{_article(str(state.status))} crisis cannot become {transition.to_status}; "
+            f"{_allowed_from(state.status)}",
         )
     try:
-        _check_activation(transition.to_status, transition.level, list(transition.criteria))
+        _check_activation(transition.to_status, transition.level)
     except ValueError as exc:
         raise TransitionError("invalid_transition", str(exc)) from exc
     if state.status is Status.ACTIVATED is transition.to_status and transition.level == state.level:
@@ -206,6 +248,13 @@ def plan(
     state: CrisisState, req: TransitionRequest, principal: Principal, at: datetime
 ) -> tuple[CrisisState, Transition]:
     """Check a requested transition against the current state; returns the next state and its record."""
+    if req.to is Status.ACTIVATED and state.status is not Status.ACTIVATED:
+        # Checked on the request, not in advance(): the log may hold activations from before this rule,
+        # and every reader must still fold them as it did then.
+        try:
+            _check_criteria(req.criteria)
+        except ValueError as exc:
+            raise TransitionError("invalid_transition", str(exc)) from exc
     transition = Transition(
         from_status=state.status,
         to_status=req.to,

@@ -75,6 +75,12 @@ class BlobRef(BaseModel):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     size: int = Field(ge=1)
 
+    @field_validator("sha256", mode="before")
+    @classmethod
+    def _lowercase(cls, value: object) -> object:
+        # Stored lowercase like every other hash, whichever case the tool printed.
+        return value.lower() if isinstance(value, str) else value
+
 
 class IndicatorIn(BaseModel):
     """An indicator as submitted; per-kind rules are field validators so each error names its field."""
@@ -102,9 +108,8 @@ class IndicatorIn(BaseModel):
             raise _error("value_forbidden", f"a {kind} indicator takes no value")
         if kind is IndicatorKind.URL:
             _check_url(value)
-        else:
-            _check_hex(value, kind)
-        return value
+            return value
+        return _check_hex(value, kind)
 
     @field_validator("quality")
     @classmethod
@@ -141,14 +146,15 @@ def _check_url(value: str) -> None:
         raise _error("url_invalid", str(exc)) from None
 
 
-def _check_hex(value: str, kind: IndicatorKind) -> None:
+def _check_hex(value: str, kind: IndicatorKind) -> str:
+    """The value in lowercase: hashing tools print either case, and one hash must have one spelling."""
     expected = HEX_LENGTHS[kind]
-    if not set(value) <= _HEX | set("ABCDEF"):
-        raise _error("hex_invalid", f"a {kind} value must be hexadecimal digits (0-9, a-f)")
-    if not set(value) <= _HEX:
-        raise _error("hex_uppercase", f"a {kind} value must be lowercase hex; uppercase A-F is not accepted")
+    lower = value.lower()
+    if not set(lower) <= _HEX:
+        raise _error("hex_invalid", f"a {kind} value must be hexadecimal digits (0-9, a-f or A-F)")
     if len(value) != expected:
         raise _error("hex_length", f"a {kind} value must be {expected} hex characters, got {len(value)}")
+    return lower
 
 
 class Indicator(BaseModel):

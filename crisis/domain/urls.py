@@ -1,8 +1,13 @@
 """URL canonicalisation: one spelling per resource, so the same URL shared twice is recognised as a repeat.
 
-Rules "crisis-url/1": http/https only; lowercase scheme and host; IDN host to punycode; default port and
-fragment dropped; dot segments removed (RFC 3986 5.2.4); empty path is "/"; path and query case kept;
-percent-escapes uppercased and disallowed characters percent-encoded as UTF-8, so the result is ASCII.
+Rules "crisis-url/2" (docs/indicators.md): http/https only; lowercase scheme and host; IDN host to punycode;
+default port and fragment dropped; escapes of unreserved characters decoded (`%7E` is `~`), every other escape
+uppercased, disallowed characters percent-encoded as UTF-8, so the result is ASCII; then dot segments removed
+(RFC 3986 5.2.4); empty path is "/"; path and query case kept; the query parameters named in
+TRACKING_PARAMETERS dropped, the others kept in their order.
+
+crisis-url/1 was the same without the decoding of unreserved escapes and without dropping tracking
+parameters. Events keep the canonical form and the name of the rules that made it, so old events still fold.
 """
 
 from __future__ import annotations
@@ -11,7 +16,21 @@ import ipaddress
 import re
 import unicodedata
 
-URL_CANONICALIZATION = "crisis-url/1"
+URL_CANONICALIZATION = "crisis-url/2"
+# Part of crisis-url/2: any change to this list is a new version of the rules. Names match exactly (case
+# included) after unreserved escapes are decoded. Each only says who clicked where, never which content.
+_TRACKING = {
+    "Urchin (UTM)": ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "utm_id"),
+    "Google": ("gclid", "dclid", "gbraid", "wbraid", "_ga", "_gl"),
+    "Meta": ("fbclid",),
+    "Instagram": ("igshid",),
+    "Microsoft Ads": ("msclkid",),
+    "X": ("twclid",),
+    "TikTok": ("ttclid",),
+    "Yandex": ("yclid",),
+    "Mailchimp": ("mc_cid", "mc_eid"),
+}
+TRACKING_PARAMETERS = frozenset(name for names in _TRACKING.values() for name in names)
 MAX_URL_LENGTH = 8192
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(?![0-9])")
@@ -21,8 +40,9 @@ _DOTS = re.compile("[.\u3002\uff0e\uff61]")
 _LABEL = re.compile(r"[a-z0-9_-]{1,63}")
 _PORT = re.compile(r"[0-9]{1,5}")
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 # RFC 3986 unreserved + sub-delims + ":" "@" "/" may stay literal in a path; a query may also hold "?".
-_PATH_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/")
+_PATH_SAFE = _UNRESERVED | frozenset("!$&'()*+,;=:@/")
 _QUERY_SAFE = _PATH_SAFE | {"?"}
 
 
@@ -31,7 +51,7 @@ class UrlError(ValueError):
 
 
 def canonicalize_url(raw: str) -> str:
-    """Return the crisis-url/1 canonical form of `raw`, or raise UrlError."""
+    """Return the crisis-url/2 canonical form of `raw`, or raise UrlError."""
     text = _clean(raw)
     scheme, rest = _split_scheme(text)
     authority, tail = _split_authority(rest[2:])
@@ -39,7 +59,7 @@ def canonicalize_url(raw: str) -> str:
     path, question, query = tail.partition("?")
     result = f"{scheme}://{_authority(authority, scheme)}{_path(path)}"
     if question:
-        result += "?" + _encode(query, _QUERY_SAFE)
+        result += _query(_encode(query, _QUERY_SAFE))
     if len(result) > MAX_URL_LENGTH:
         # Otherwise canonicalising the result again would fail: the form must be a fixed point.
         raise UrlError(f"canonical URL is longer than {MAX_URL_LENGTH} characters")
@@ -129,6 +149,14 @@ def _path(path: str) -> str:
     return _remove_dot_segments(_encode(path, _PATH_SAFE)) or "/"
 
 
+def _query(query: str) -> str:
+    """ "?query" without tracking parameters; "" when only tracking parameters were there."""
+    if not query:
+        return "?"  # a bare "?" is kept as sent: some servers tell "/x?" from "/x"
+    kept = [part for part in query.split("&") if part.partition("=")[0] not in TRACKING_PARAMETERS]
+    return "?" + "&".join(kept) if kept else ""
+
+
 def _remove_dot_segments(path: str) -> str:
     """RFC 3986 5.2.4, for the absolute paths that follow an authority."""
     output: list[str] = []
@@ -145,12 +173,17 @@ def _remove_dot_segments(path: str) -> str:
 
 
 def _encode(text: str, safe: frozenset[str]) -> str:
-    """Uppercase existing escapes, encode everything not in `safe` (a stray '%' becomes %25)."""
+    """Decode escaped unreserved characters, uppercase the other escapes, encode everything not in `safe`.
+
+    A stray '%' becomes %25. An escape of a reserved character ("/", "?", "&", "=", ...) is kept: decoding
+    it would change what the URL means.
+    """
     out: list[str] = []
     i = 0
     while i < len(text):
         if _ESCAPE.match(text, i):
-            out.append(text[i : i + 3].upper())
+            char = chr(int(text[i + 1 : i + 3], 16))
+            out.append(char if char in _UNRESERVED else text[i : i + 3].upper())
             i += 3
             continue
         ch = text[i]

@@ -48,7 +48,13 @@ class Actors:
 
     async def crisis(self, **body: Any) -> dict[str, Any]:
         """A crisis opened by the coordinator (activated at level 1 unless told otherwise)."""
-        payload = {"title": "Live-streamed attack", "status": "activated", "level": 1, **body}
+        payload = {
+            "title": "Live-streamed attack",
+            "status": "activated",
+            "level": 1,
+            "criteria": ["ongoing_violent_event"],
+            **body,
+        }
         r = await self.call("POST", "/v1/crises", "coordinator", json=payload)
         assert r.status_code == 201, r.text
         result: dict[str, Any] = r.json()
@@ -85,6 +91,7 @@ class ApiProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
         env.update(
+            CRISIS_BUS_URL=settings.bus_url,
             CRISIS_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
             CRISIS_KAFKA_TOPIC=settings.kafka_topic,
             CRISIS_KAFKA_PARTITIONS=str(settings.kafka_partitions),

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
-from tests.conftest import Stack
+from tests.conftest import Stack, every_adapter
 
-pytestmark = pytest.mark.kafka
+pytestmark = every_adapter
 
 
 async def test_console_page_and_its_stream_address(api_stack: Stack) -> None:

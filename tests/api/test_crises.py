@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import Stack
+from tests.conftest import Stack, every_adapter
 
-pytestmark = pytest.mark.kafka
+pytestmark = every_adapter
 
 
 def auth(key: str) -> dict[str, str]:
@@ -53,7 +53,9 @@ async def test_stale_version_gets_409(api_stack: Stack) -> None:
         crisis = (await http.post("/v1/crises", json={"title": "Early warning"}, headers=auth(key))).json()
         path = f"/v1/crises/{crisis['id']}/transitions"
         ok = await http.post(
-            path, json={"to": "activated", "level": 1, "expected_version": 1}, headers=auth(key)
+            path,
+            json={"to": "activated", "level": 1, "criteria": ["viral_spread"], "expected_version": 1},
+            headers=auth(key),
         )
         assert ok.status_code == 200, ok.text
         assert ok.json()["version"] == 2

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.api.conftest import Actors
+from tests.conftest import every_adapter
 
-pytestmark = pytest.mark.kafka
+pytestmark = every_adapter
 
 
 async def test_actions_feed_the_report_as_json_and_markdown(actors: Actors) -> None:

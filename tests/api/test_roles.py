@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import httpx
-import pytest
 
 from tests.api.conftest import Actors
+from tests.conftest import every_adapter
 
-pytestmark = pytest.mark.kafka
+pytestmark = every_adapter
 
 ROLES = ("coordinator", "authority", "provider", "observer")
 Cell = Callable[[Actors, str], Awaitable[httpx.Response]]
@@ -20,7 +20,13 @@ async def _open_monitoring(a: Actors, role: str) -> httpx.Response:
 
 
 async def _declare(a: Actors, role: str) -> httpx.Response:
-    body = {"title": "Attack", "status": "activated", "level": 2, "tlp": "clear"}
+    body = {
+        "title": "Attack",
+        "status": "activated",
+        "level": 2,
+        "criteria": ["viral_spread"],
+        "tlp": "clear",
+    }
     return await a.call("POST", "/v1/crises", role, json=body)
 
 

@@ -34,7 +34,7 @@ async def test_conflicting_transitions_on_two_processes_exactly_one_wins(setting
     with api_processes(settings, 2) as processes:
         urls = [p.url for p in processes]
         async with httpx.AsyncClient(headers=auth(key), timeout=30) as http:
-            body = {"title": "Attack", "status": "activated", "level": 1}
+            body = {"title": "Attack", "status": "activated", "level": 1, "criteria": ["viral_spread"]}
             crisis = (await http.post(f"{urls[0]}/v1/crises", json=body)).json()
             level, version = 1, 1
             for round_ in range(ROUNDS):

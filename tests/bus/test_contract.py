@@ -5,25 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import pytest_asyncio
 
+from crisis.bus.adapters import open_bus
 from crisis.bus.base import Bus, Delivered
-from crisis.bus.kafka import KafkaBus
-from crisis.bus.memory import MemoryBus
-from crisis.config import Settings
 from crisis.domain.enums import EventType, Mode, Tlp
 from crisis.domain.envelope import Envelope
+from tests.conftest import every_adapter
+
+pytestmark = every_adapter
 
 
-@pytest_asyncio.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
-async def bus(request: pytest.FixtureRequest, make_settings: Any) -> AsyncIterator[Bus]:
-    if request.param == "memory":
-        yield MemoryBus(partitions=3)
-        return
-    settings: Settings = make_settings()
-    async with KafkaBus(settings) as kafka:
-        yield kafka
+@pytest_asyncio.fixture
+async def bus(make_settings: Any) -> AsyncIterator[Bus]:
+    """The adapter the test's settings name, opened by URL as the servers open it."""
+    async with open_bus(make_settings()) as opened:
+        yield opened
 
 
 def event(crisis: str, n: int, **extra: object) -> Envelope:

@@ -45,7 +45,12 @@ async def test_declare_over_http_then_receive_on_the_stream(up: CrisisUp, tmp_pa
                 r = await http.post(
                     "/v1/crises",
                     headers=headers,
-                    json={"title": "Attack stream", "status": "activated", "level": 1},
+                    json={
+                        "title": "Attack stream",
+                        "status": "activated",
+                        "level": 1,
+                        "criteria": ["viral_spread"],
+                    },
                 )
                 assert r.status_code == 201, r.text
                 crisis_id = r.json()["id"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from crisis.domain import crisis as rules
-from crisis.domain.crisis import CrisisCreate, TransitionError, TransitionRequest
-from crisis.domain.enums import EventType, Role, Status
+from crisis.domain.crisis import CrisisCreate, Transition, TransitionError, TransitionRequest
+from crisis.domain.enums import ActivationCriterion, EventType, Role, Status
 from crisis.domain.principal import Principal
 
 T0 = datetime(2026, 3, 15, 13, 40, tzinfo=UTC)
@@ -21,8 +22,13 @@ def monitoring() -> rules.CrisisState:
     return state
 
 
-def move(state: rules.CrisisState, to: Status, level: int | None = None) -> rules.CrisisState:
-    req = TransitionRequest(to=to, level=level, expected_version=state.version)
+def move(
+    state: rules.CrisisState,
+    to: Status,
+    level: int | None = None,
+    criteria: tuple[ActivationCriterion, ...] = (ActivationCriterion.ONGOING_VIOLENT_EVENT,),
+) -> rules.CrisisState:
+    req = TransitionRequest(to=to, level=level, criteria=list(criteria), expected_version=state.version)
     return rules.plan(state, req, HUB, T0)[0]
 
 
@@ -52,6 +58,52 @@ def test_forbidden_transitions(path: list[tuple[Status, int | None]], to: Status
     with pytest.raises(TransitionError) as err:
         move(state, to, level)
     assert err.value.code == "invalid_transition"
+
+
+@pytest.mark.parametrize(
+    ("path", "to", "allowed"),
+    [
+        ([], Status.CONCLUDED, "it may become activated or closed"),
+        ([(Status.ACTIVATED, 2)], Status.CLOSED, "it may become activated at another level or concluded"),
+        ([(Status.ACTIVATED, 2), (Status.CONCLUDED, None)], Status.ACTIVATED, "it may become closed"),
+        ([(Status.CLOSED, None)], Status.ACTIVATED, "closed is final"),
+    ],
+)
+def test_a_refused_transition_names_the_allowed_ones(
+    path: list[tuple[Status, int | None]], to: Status, allowed: str
+) -> None:
+    state = monitoring()
+    for step, lvl in path:
+        state = move(state, step, lvl)
+    with pytest.raises(TransitionError) as err:
+        move(state, to, 1 if to is Status.ACTIVATED else None)
+    article = "an" if state.status is Status.ACTIVATED else "a"
+    assert err.value.message == f"{article} {state.status} crisis cannot become {to}; {allowed}"
+
+
+def test_activation_needs_a_criterion() -> None:
+    with pytest.raises(TransitionError, match="at least one criterion") as err:
+        move(monitoring(), Status.ACTIVATED, 1, criteria=())
+    assert err.value.code == "invalid_transition"
+    with pytest.raises(ValidationError, match="at least one criterion"):
+        CrisisCreate(title="t", status=Status.ACTIVATED, level=1)
+    declared = CrisisCreate(title="t", status=Status.ACTIVATED, level=1, criteria=["viral_spread"])
+    assert rules.opened("c", declared, HUB, T0)[0].criteria == (ActivationCriterion.VIRAL_SPREAD,)
+
+
+def test_a_level_change_keeps_the_criteria_of_the_activation() -> None:
+    state = move(monitoring(), Status.ACTIVATED, 1, criteria=(ActivationCriterion.DEPICTS_VIOLENCE,))
+    state = move(state, Status.ACTIVATED, 2, criteria=())
+    assert (state.level, state.criteria) == (2, (ActivationCriterion.DEPICTS_VIOLENCE,))
+
+
+def test_an_activation_already_in_the_log_without_criteria_still_folds() -> None:
+    # The fold applies advance(): the rule on criteria binds new requests, not what the log already holds.
+    state = monitoring()
+    logged = Transition(
+        from_status=Status.MONITORING, to_status=Status.ACTIVATED, level=1, by_org="hub", by_key="k", at=T0
+    )
+    assert rules.advance(state, logged, expected_version=1).status is Status.ACTIVATED
 
 
 def test_a_stale_version_is_refused() -> None:

@@ -10,7 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from crisis.domain.enums import IndicatorKind
+from crisis.domain.book import Book
+from crisis.domain.enums import EventType, IndicatorKind, Mode, Tlp
+from crisis.domain.envelope import Envelope
 from crisis.domain.indicators import (
     HEX_LENGTHS,
     Indicator,
@@ -19,6 +21,7 @@ from crisis.domain.indicators import (
     normalise,
     validate_batch,
 )
+from tests.gateway.events import crisis_opened
 
 SHA = "a" * 64
 BLOB = {"sha256": SHA, "size": 1024}
@@ -53,9 +56,24 @@ def test_malformed_hex_is_rejected_on_value(kind: IndicatorKind, value: str) -> 
     assert error_locs({"kind": kind, "value": value}) == [("value",)]
 
 
+@given(kind=st.sampled_from(sorted(HEX_LENGTHS)), data=st.data())
+def test_uppercase_hex_is_accepted_and_stored_lowercase(kind: IndicatorKind, data: st.DataObject) -> None:
+    n = HEX_LENGTHS[kind]
+    value = data.draw(st.text("0123456789abcdefABCDEF", min_size=n, max_size=n))
+    indicator = normalise(IndicatorIn(kind=kind, value=value))
+    assert indicator.value == indicator.canonical == value.lower()
+    assert indicator.identity == normalise(IndicatorIn(kind=kind, value=value.lower())).identity
+
+
+def test_blob_sha256_is_stored_lowercase() -> None:
+    video = normalise(IndicatorIn.model_validate({"kind": "tmk", "blob": {"sha256": "AB" * 32, "size": 7}}))
+    assert video.blob is not None and video.blob.sha256 == "ab" * 32
+    assert video.canonical == f"{'ab' * 32}:7"
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("A" * 64, "lowercase"), ("a" * 63, "64 hex characters"), ("g" * 64, "hexadecimal")],
+    [("a" * 63, "64 hex characters"), ("g" * 64, "hexadecimal"), ("A" * 63, "64 hex characters")],
 )
 def test_hex_messages(value: str, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
@@ -73,7 +91,7 @@ def test_hex_messages(value: str, message: str) -> None:
         ({"kind": "pdq", "value": SHA, "quality": 101}, "quality"),
         ({"kind": "tmk"}, "blob"),
         ({"kind": "vpdq", "blob": BLOB, "value": SHA}, "value"),
-        ({"kind": "tmk", "blob": {"sha256": "A" * 64, "size": 1}}, "blob.sha256"),
+        ({"kind": "tmk", "blob": {"sha256": "G" * 64, "size": 1}}, "blob.sha256"),
         ({"kind": "tmk", "blob": {"sha256": SHA, "size": 0}}, "blob.size"),
         ({"kind": "metadata"}, "context"),
         ({"kind": "metadata", "value": "x", "context": {"platform": "p"}}, "value"),
@@ -93,7 +111,29 @@ def test_url_keeps_raw_value_and_names_its_rules() -> None:
     indicator = normalise(IndicatorIn(kind=IndicatorKind.URL, value="HTTP://Example.com:80/a/../B#x"))
     assert indicator.value == "HTTP://Example.com:80/a/../B#x"
     assert indicator.canonical == "http://example.com/B"
-    assert indicator.canonicalization == "crisis-url/1"
+    assert indicator.canonicalization == "crisis-url/2"
+
+
+def test_an_indicator_shared_under_crisis_url_1_still_folds() -> None:
+    book = Book()
+    crisis = crisis_opened()
+    assert book.apply(crisis).accepted
+    data = {
+        "kind": "url",
+        "value": "http://x/%7e",
+        "canonical": "http://x/%7E",
+        "canonicalization": "crisis-url/1",
+    }
+    old = Envelope(
+        source="/orgs/bka/keys/k",
+        type=EventType.INDICATOR_SHARED,
+        subject=crisis.subject,
+        tlp=Tlp.AMBER,
+        mode=Mode.LIVE,
+        data={**data, "canonicalization": "crisis-url/1", "indicator_id": "i-1", "shared_by": "bka"},
+    )
+    assert book.apply(old).accepted
+    assert book.crises[crisis.subject].indicators["i-1"].data.canonicalization == "crisis-url/1"
 
 
 def test_pdq_quality_and_video_blob() -> None:
@@ -121,7 +161,7 @@ def test_batch_keeps_order_and_isolates_bad_items() -> None:
     results = validate_batch(
         [
             {"kind": "md5", "value": "0" * 32},
-            {"kind": "sha1", "value": "ABC"},
+            {"kind": "sha1", "value": "ABCG"},
             "not an object",
             {"kind": "url", "value": "http://Example.com"},
             {"kind": "metadata", "context": {"language": "!!"}},
@@ -143,7 +183,7 @@ def test_batch_keeps_order_and_isolates_bad_items() -> None:
         (4, "context.language"),
         (5, "value"),
     ]
-    assert "lowercase" in errors[0].message
+    assert "hexadecimal" in errors[0].message
     assert "JSON object" in errors[1].message
     assert "quality" in errors[3].message  # every error of an item is reported, the first names the field
     assert isinstance(results[3], Indicator)

@@ -24,7 +24,7 @@ def at(minutes: float) -> datetime:
 
 
 def opened(tlp: Tlp = Tlp.AMBER) -> Envelope:
-    req = CrisisCreate(title="Attack", status="activated", level=2, tlp=tlp)  # type: ignore[arg-type]
+    req = CrisisCreate(title="Attack", status="activated", level=2, criteria=["viral_spread"], tlp=tlp)  # type: ignore[arg-type]
     state, transition = rules.opened(CID, req, HUB, T0)
     data = CrisisChanged(crisis=state, transition=transition, expected_version=0)
     return Envelope(

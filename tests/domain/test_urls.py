@@ -1,12 +1,15 @@
-"""Canonicalisation rules crisis-url/1, by table and by property."""
+"""Canonicalisation rules crisis-url/2, by table and by property."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crisis.domain.urls import URL_CANONICALIZATION, UrlError, canonicalize_url
+from crisis.domain.urls import TRACKING_PARAMETERS, URL_CANONICALIZATION, UrlError, canonicalize_url
 
 
 @pytest.mark.parametrize(
@@ -26,7 +29,16 @@ from crisis.domain.urls import URL_CANONICALIZATION, UrlError, canonicalize_url
         ("http://example.com/a/./b/../c", "http://example.com/a/c"),
         ("http://example.com/a/b/..", "http://example.com/a/"),
         ("http://example.com/../../x", "http://example.com/x"),
-        ("http://example.com/%7e%2f", "http://example.com/%7E%2F"),
+        ("http://example.com/%7e%2f", "http://example.com/~%2F"),
+        ("http://example.com/%41%2D%5f%2E%30?%62=%3d", "http://example.com/A-_.0?b=%3D"),
+        ("http://example.com/a/%2E%2E/b", "http://example.com/b"),
+        ("http://example.com/%25%37E", "http://example.com/%257E"),
+        ("http://example.com/%C3%A9", "http://example.com/%C3%A9"),
+        ("http://example.com/?utm_source=x&b=2&fbclid=y&a=1", "http://example.com/?b=2&a=1"),
+        ("http://example.com/x?utm_source=news&utm_medium=email", "http://example.com/x"),
+        ("http://example.com/?%75tm_source=x&q", "http://example.com/?q"),
+        ("http://example.com/?UTM_SOURCE=x&utm_sourcey=1", "http://example.com/?UTM_SOURCE=x&utm_sourcey=1"),
+        ("http://example.com/?q=utm_source&utm_source", "http://example.com/?q=utm_source"),
         ("http://example.com/100%", "http://example.com/100%25"),
         ("http://example.com/a b/é", "http://example.com/a%20b/%C3%A9"),
         ("http://example.com", "http://example.com/"),
@@ -67,7 +79,7 @@ def test_rejected(raw: str, message: str) -> None:
 
 
 def test_rules_are_named() -> None:
-    assert URL_CANONICALIZATION == "crisis-url/1"
+    assert URL_CANONICALIZATION == "crisis-url/2"
 
 
 _letters = st.sampled_from("abcXYZ019-üéßжÅ中")
@@ -95,3 +107,65 @@ def test_canonicalisation_is_idempotent(raw: str) -> None:
         return  # any other exception fails the test: bad input is always a UrlError
     assert once.isascii()
     assert canonicalize_url(once) == once
+
+
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+# Reserved characters whose escape must survive: decoding any of them could change what the URL means.
+_RESERVED = ":/?#[]@!$&'()*+,;="
+
+
+def _escape(ch: str, lower: bool) -> str:
+    code = f"%{ord(ch):02X}"
+    return code.lower() if lower else code
+
+
+@given(_urls, st.data())
+def test_an_escaped_unreserved_character_is_the_character(raw: str, data: st.DataObject) -> None:
+    try:
+        expected = canonicalize_url(raw)
+    except UrlError:
+        return
+    host_end = raw.index("//") + 2
+    path_start = raw.find("/", host_end) if "/" in raw[host_end:] else len(raw)
+    # Tokens: an existing escape stays whole; any other unreserved character may be escaped, in either case.
+    tokens = re.findall(r"%[0-9A-Fa-f]{2}|.", raw[path_start:].partition("#")[0], re.DOTALL)
+    escaped = raw[:path_start] + "".join(
+        _escape(t, data.draw(st.booleans())) if t in _UNRESERVED and data.draw(st.booleans()) else t
+        for t in tokens
+    )
+    assert canonicalize_url(escaped) == expected
+
+
+@given(st.sampled_from(_RESERVED), st.booleans(), st.sampled_from(["/a{}b", "/?q={}"]))
+def test_escapes_of_reserved_characters_are_kept(ch: str, lower: bool, where: str) -> None:
+    url = "http://example.com" + where.format(_escape(ch, lower))
+    assert canonicalize_url(url) == "http://example.com" + where.format(_escape(ch, lower=False))
+
+
+_names = st.text("abcxyz_", min_size=1, max_size=6).filter(lambda n: n not in TRACKING_PARAMETERS)
+_values = st.text("abc123-%=", max_size=5).map(lambda v: v.replace("%", "%25"))
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just(True), st.sampled_from(sorted(TRACKING_PARAMETERS)), _values),
+            st.tuples(st.just(False), _names, _values),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_tracking_parameters_go_and_the_others_stay_in_order(params: list[tuple[bool, str, str]]) -> None:
+    query = "&".join(f"{name}={value}" for _, name, value in params)
+    kept = [f"{name}={value}" for tracking, name, value in params if not tracking]
+    expected = "http://example.com/p" + ("?" + "&".join(kept) if kept else "")
+    assert canonicalize_url(f"http://example.com/p?{query}") == canonicalize_url(expected)
+    assert canonicalize_url(expected).partition("?")[2] == "&".join(kept)
+
+
+def test_the_documented_tracking_list_is_the_one_applied() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "indicators.md").read_text()
+    section = doc.split("### Tracking parameters", 1)[1].split("###", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "`" in line]
+    assert {name for row in rows for name in re.findall(r"`([^`]+)`", row)} == TRACKING_PARAMETERS

@@ -83,7 +83,7 @@ def test_unquoted_clock_times_read_as_seconds(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "field", "message"),
     [
-        ('"9f2b5c1e0d8a', '"9F2B5C1E0D8A', "timeline[1].share.indicators[0].value", "lowercase"),
+        ('"9f2b5c1e0d8a', '"9x2b5c1e0d8a', "timeline[1].share.indicators[0].value", "hexadecimal"),
         ("level: 2, criteria", "level: 5, criteria", "timeline[0].open.level", "less than or equal to 3"),
         ("median_s: 300", "median_z: 300", "participants[3].simulate.receipt.median_z", "Extra inputs"),
         ("role: authority", "role: regulator", "participants[1].role", "coordinator"),

@@ -82,7 +82,8 @@ async def test_broker_frozen_mid_flight(kind: str, tmp_path: Path) -> None:
             headers = {"Authorization": f"Bearer {key}"}
             async with httpx.AsyncClient(base_url=running.api_url, headers=headers, timeout=30) as http:
                 opened = await http.post(
-                    "/v1/crises", json={"title": "Attack", "status": "activated", "level": 1}
+                    "/v1/crises",
+                    json={"title": "Attack", "status": "activated", "level": 1, "criteria": ["viral_spread"]},
                 )
                 assert opened.status_code == 201, opened.text
                 calls = calls_for(opened.json()["id"], 24)

@@ -13,10 +13,10 @@ from websockets.typing import Origin
 
 from crisis.domain.enums import Mode
 from crisis.domain.envelope import utcnow
-from tests.conftest import Stack
+from tests.conftest import Stack, every_adapter
 from tests.gateway.conftest import OpenStack, bearer, client, open_crisis, recv, url
 
-pytestmark = pytest.mark.kafka
+pytestmark = every_adapter
 
 LOCAL = Origin("http://localhost:8000")
 

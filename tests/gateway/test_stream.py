@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from crisis.domain.enums import IndicatorKind, Mode, Tlp
 from crisis.gateway import cursor as cursors
-from tests.conftest import Stack
+from tests.conftest import Stack, every_adapter
 from tests.gateway.conftest import client, events, open_crisis, recv
 from tests.gateway.events import action_reported, indicator_shared
 
-pytestmark = pytest.mark.kafka
+pytestmark = every_adapter
 
 
 async def test_a_first_subscription_gets_the_state_of_each_crisis_then_its_events(full_stack: Stack) -> None:
