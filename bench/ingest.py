@@ -1,9 +1,10 @@
 """Indicators/s accepted through POST /v1/crises/{id}/indicators by one API process, acks=all, loopback.
 
-    python bench/ingest.py [--seconds 10] [--clients 4] [--batch 1000]
+    python bench/ingest.py [--seconds 10] [--clients 4] [--batch 1000] [--journal]
 
 Starts the embedded broker and one `crisis serve api` subprocess, opens a crisis, then several clients post
 batches of fresh sha256 indicators for a fixed time. Counts only items the API answered `created`.
+`--journal` keeps the log on disk as `crisis up` does (each acknowledged batch fsynced before the answer).
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ async def run(args: argparse.Namespace) -> None:
             "CRISIS_KAFKA_IDEMPOTENCE": "false",  # the embedded broker cannot run the idempotent producer
             "CRISIS_LOG_LEVEL": "warning",
         }
+        if args.journal:
+            env["CRISIS_KAFKA_JOURNAL_DIR"] = str(workdir / "log")
         cmd = [sys.executable, "-m", "crisis.cli", "serve", "api", "--port", str(port)]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)  # noqa: ASYNC220 -- spawn only, no wait
         try:
@@ -124,6 +127,7 @@ async def run(args: argparse.Namespace) -> None:
         f"{counts['created']} indicators created in {elapsed:.1f} s by {args.clients} clients "
         f"(batches of {args.batch}, {counts['requests']} requests, {counts['failed_requests']} failed, "
         f"{counts['rejected']} rejected): {rate:,.0f} indicators/s accepted, acks=all"
+        + (", journal fsynced" if args.journal else "")
     )
     per_1000 = 1000 * api_cpu / max(counts["created"], 1)
     print(
@@ -137,6 +141,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--journal", action="store_true", help="keep the log on disk, as crisis up does")
     asyncio.run(run(parser.parse_args()))
 
 

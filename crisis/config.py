@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     kafka_request_timeout_ms: int = Field(default=5000, ge=500)
     kafka_fetch_wait_ms: int = Field(default=10, ge=1, le=5000)
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    # The embedded broker's log on disk (set by `crisis up`): writes are acknowledged once fsynced there.
+    kafka_journal_dir: Path | None = None
     # Longest a write may wait for the broker's acknowledgement before the caller hears "unknown outcome".
     publish_timeout_s: float = Field(default=8.0, gt=0)
 
@@ -87,6 +89,8 @@ class Settings(BaseSettings):
                 )
             if self.kafka_replication < 3:
                 raise ValueError("production needs CRISIS_KAFKA_REPLICATION >= 3")
+            if self.kafka_journal_dir is not None:
+                raise ValueError("production runs on Apache Kafka, not the embedded broker's journal")
             if not self.kafka_idempotence:
                 raise ValueError("production keeps the idempotent producer on")
         return self

@@ -41,3 +41,10 @@ def test_domain_imports_only_the_standard_library_and_pydantic() -> None:
 def test_only_the_kafka_adapter_imports_aiokafka() -> None:
     users = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if "aiokafka" in imports(p)}
     assert users <= {"bus/kafka.py", "broker.py"}, users
+
+
+def test_interop_mappings_are_pure() -> None:
+    """Format mappings take plain values: no web framework, broker client or socket."""
+    for path in (PACKAGE / "interop").rglob("*.py"):
+        leaked = imports(path) & (IO_LIBRARIES - {"structlog"})
+        assert not leaked, f"{path.name} imports {leaked}"

@@ -45,6 +45,8 @@ class Topology:
     topic: str
     partitions: int
     earliest: Mapping[int, int]
+    # The log's own identity (kept with the log, not the broker): cursors from another log get a gap.
+    log_id: str = ""
 
 
 class Reader(Protocol):

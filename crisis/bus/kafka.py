@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError, RequestTimedOutError,
 
 from crisis.bus.base import Delivered, Position, PublishError, PublishUnknown, Topology
 from crisis.bus.codec import RawRecord, decode, encode
+from crisis.bus.journal import FILLER_HEADER, Entry, Journal, JournalError, by_partition, with_fillers
 from crisis.config import Settings
 from crisis.domain.envelope import Envelope
 
@@ -32,6 +33,7 @@ class KafkaBus:
         self._producer: AIOKafkaProducer | None = None
         self._cluster_id = ""
         self._echo = Echo()
+        self._journal: Journal | None = None
 
     def _common(self) -> dict[str, Any]:
         return {
@@ -42,6 +44,8 @@ class KafkaBus:
 
     async def __aenter__(self) -> KafkaBus:
         await self.ensure_topic()
+        if self._s.kafka_journal_dir is not None:
+            self._journal = Journal(self._s.kafka_journal_dir).open()
         self._producer = AIOKafkaProducer(
             **self._common(),
             acks="all",
@@ -56,6 +60,9 @@ class KafkaBus:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
     async def ensure_topic(self) -> None:
         """Create the topic with the configured partitions and replication; an existing one is kept."""
@@ -79,11 +86,13 @@ class KafkaBus:
         try:
             async with asyncio.timeout(self._s.publish_timeout_s):
                 futures = []
+                records = []
                 # The partitioner (murmur2 in pure Python) would run per record; a batch is mostly one
                 # crisis, so its partition is computed once per key, with the producer's own partitioner.
                 partitions: dict[bytes, int | None] = {}
                 for env in envelopes:
                     record = encode(env)
+                    records.append(record)
                     self._echo.remember(env, record)
                     if record.key not in partitions:
                         partitions[record.key] = self._partition_for(record.key)
@@ -97,11 +106,25 @@ class KafkaBus:
                         )
                     )
                 metadata = await asyncio.gather(*futures)
+                if self._journal is not None:
+                    await self._make_durable(records, metadata)
         except _UNKNOWN as exc:
             raise PublishUnknown(f"Kafka did not acknowledge in time: {type(exc).__name__}", ids) from exc
         except KafkaError as exc:
             raise PublishUnknown(f"Kafka write failed: {type(exc).__name__}: {exc}", ids) from exc
+        except (JournalError, OSError) as exc:
+            # In the broker but not on disk: a crash now would lose it, so its writer must not hear success.
+            raise PublishUnknown(f"the embedded log could not be made durable: {exc}", ids) from exc
         return [Position(m.partition, m.offset) for m in metadata]
+
+    async def _make_durable(self, records: Sequence[RawRecord], metadata: Sequence[Any]) -> None:
+        """Append the acknowledged records at their offsets and fsync (in a thread: fsync blocks)."""
+        assert self._journal is not None
+        entries = [
+            Entry(m.partition, m.offset, m.timestamp, r.key, r.value, tuple(r.headers))
+            for r, m in zip(records, metadata, strict=True)
+        ]
+        await asyncio.to_thread(self._journal.append, entries)
 
     def _partition_for(self, key: bytes) -> int | None:
         """The partition the producer would pick for `key`; None (it picks) before it knows the topic."""
@@ -120,6 +143,7 @@ class KafkaBus:
                 topic=self.topic,
                 partitions=len(parts),
                 earliest={tp.partition: off for tp, off in earliest.items()},
+                log_id=self._journal.log_id if self._journal is not None else self._cluster_id,
             )
 
     async def healthy(self) -> bool:
@@ -159,6 +183,65 @@ class KafkaBus:
                     await consumer.seek_to_beginning(tp)
             positions = {tp.partition: await consumer.position(tp) for tp in parts}
             yield KafkaReader(consumer, parts, positions, self._echo)
+
+
+async def restore_journal(settings: Settings) -> int:
+    """Replay the journal in `settings.kafka_journal_dir` into an empty topic at the same offsets.
+
+    Returns the number of events restored. Raises JournalError when the broker does not place a record at
+    its journaled offset (the topic was not empty, or has fewer partitions than the journal names).
+    """
+    assert settings.kafka_journal_dir is not None
+    journal = Journal(settings.kafka_journal_dir).open()
+    try:
+        partitions = by_partition(journal)
+    finally:
+        journal.close()
+    if not partitions:
+        return 0
+    bus = KafkaBus(settings)
+    await bus.ensure_topic()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        security_protocol=settings.kafka_security_protocol,
+        request_timeout_ms=max(settings.kafka_request_timeout_ms, 30_000),
+        acks="all",
+        enable_idempotence=settings.kafka_idempotence,
+        linger_ms=5,
+        max_batch_size=1024 * 1024,
+    )
+    await producer.start()
+    restored = 0
+    try:
+        for partition, entries in partitions.items():
+            futures = []
+            expected = []
+            for entry in with_fillers(entries):
+                futures.append(
+                    await producer.send(
+                        settings.kafka_topic,
+                        entry.value,
+                        key=entry.key,
+                        headers=list(entry.headers),
+                        partition=partition,
+                        timestamp_ms=entry.timestamp_ms,
+                    )
+                )
+                expected.append(entry.offset)
+            placed = await asyncio.gather(*futures)
+            for meta, offset in zip(placed, expected, strict=True):
+                if meta.offset != offset:
+                    raise JournalError(
+                        f"partition {partition}: a journaled record landed at offset {meta.offset}, not "
+                        f"{offset}; the broker's topic was not empty"
+                    )
+            restored += len(entries)
+    except KafkaError as exc:
+        raise JournalError(f"the embedded broker refused the restore: {type(exc).__name__}: {exc}") from exc
+    finally:
+        await producer.stop()
+    log.info("log_restored", events=restored, path=str(settings.kafka_journal_dir))
+    return restored
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
@@ -225,6 +308,8 @@ class KafkaReader:
             for r in items:
                 self._next[tp.partition] = r.offset + 1
                 value, headers = r.value or b"", list(r.headers)
+                if not value and headers and headers[0][0] == FILLER_HEADER:
+                    continue  # keeps a restored log's offsets; never an event
                 try:
                     env = self._echo.recall(value, headers) or decode(value, headers)
                 except Exception as exc:

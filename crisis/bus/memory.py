@@ -41,7 +41,7 @@ class MemoryBus:
         return positions
 
     async def describe(self) -> Topology:
-        return Topology(self.cluster_id, self.topic, len(self._log), dict(self._earliest))
+        return Topology(self.cluster_id, self.topic, len(self._log), dict(self._earliest), self.cluster_id)
 
     async def healthy(self) -> bool:
         return self.available

@@ -36,14 +36,30 @@ async def _until_signalled() -> None:
 
 
 @asynccontextmanager
-async def _kafka_for(settings: Settings) -> AsyncIterator[Settings]:
-    """The configured bus (Kafka or memory), or an embedded broker when none is named."""
+async def _kafka_for(settings: Settings) -> AsyncIterator[tuple[Settings, int]]:
+    """The configured bus (Kafka or memory), or an embedded broker with its log restored from disk;
+    and how many events were restored."""
     if settings.bus_target:
-        yield settings
+        yield settings, 0
         return
+    from crisis.bus.journal import JournalError
+    from crisis.bus.kafka import restore_journal
+
+    journal = settings.kafka_journal_dir or settings.keys_file.parent / "log"
     async with EmbeddedBroker() as broker:
         # The embedded broker cannot run the idempotent producer (InitProducerId fails).
-        yield settings.model_copy(update={"kafka_bootstrap": broker.bootstrap, "kafka_idempotence": False})
+        embedded = settings.model_copy(
+            update={
+                "kafka_bootstrap": broker.bootstrap,
+                "kafka_idempotence": False,
+                "kafka_journal_dir": journal,
+            }
+        )
+        try:
+            restored = await restore_journal(embedded)
+        except JournalError as exc:
+            raise StartupError(f"the log in {journal} could not be restored: {exc}") from exc
+        yield embedded, restored
 
 
 def _first_key(settings: Settings) -> str | None:
@@ -73,7 +89,7 @@ def _bus_line(settings: Settings, effective: Settings) -> str:
 async def _up(settings: Settings) -> None:
     key = _first_key(settings)
     settings = _console_origins(settings)
-    async with _kafka_for(settings) as effective, stack(effective) as running:
+    async with _kafka_for(settings) as (effective, restored), stack(effective) as running:
         lines = [
             "crisis-bus is up",
             f"  console   {running.api_url}/",
@@ -82,6 +98,8 @@ async def _up(settings: Settings) -> None:
             _bus_line(settings, effective),
             f"  keys      {effective.keys_file}",
         ]
+        if effective.kafka_journal_dir is not None:
+            lines.append(f"  log       {effective.kafka_journal_dir}  ({restored} events restored)")
         if key:
             lines.append(f"  coordinator key for org local-hub (shown once):\n  {key}")
         lines.append("Ctrl-C stops everything.")

@@ -120,7 +120,7 @@ class Gateway:
         gc.collect()
         gc.freeze()
         topology = await self.bus.describe()
-        origin = cursors.origin(topology.cluster_id, topology.topic)
+        origin = cursors.origin(topology.log_id or topology.cluster_id, topology.topic)
         s = self.settings
         # Taken together with registering the listener, with no await in between: the cut is exact.
         vector = [
