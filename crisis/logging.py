@@ -12,13 +12,15 @@ import sys
 import time
 from collections import OrderedDict
 from types import TracebackType
+from typing import TextIO
 
 import structlog
 from structlog.types import EventDict, Processor
 
 _SECRET_FIELDS = frozenset({"key", "token", "authorization", "api_key", "secret"})
-# Longest string value written as is; a client controls cursors, filters, ids and headers.
+# Longest string value written as is, and most items of a list; a client controls cursors, filters, ids.
 MAX_VALUE_CHARS = 200
+MAX_ITEMS = 20
 # Our own tracebacks are kept whole (they are ours, and cutting them hides the cause).
 _WHOLE_FIELDS = frozenset({"exception", "stack"})
 # Libraries whose INFO is chatter (websockets' DEBUG is every frame): quiet unless the level is debug.
@@ -34,7 +36,7 @@ def _drop_secrets(_: object, __: str, event: EventDict) -> EventDict:
 
 
 def clip(value: object, limit: int = MAX_VALUE_CHARS, depth: int = 3) -> object:
-    """`value` with every string longer than `limit` cut (inside lists and dicts too, to `depth`)."""
+    """`value` with every string longer than `limit` cut, inside lists and dicts too (lists to MAX_ITEMS)."""
     if isinstance(value, str):
         return value if len(value) <= limit else f"{value[:limit]}...[{len(value) - limit} more]"
     if depth <= 0:
@@ -42,7 +44,8 @@ def clip(value: object, limit: int = MAX_VALUE_CHARS, depth: int = 3) -> object:
     if isinstance(value, dict):
         return {clip(k, limit, 0): clip(v, limit, depth - 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [clip(v, limit, depth - 1) for v in value]
+        items = [clip(v, limit, depth - 1) for v in value[:MAX_ITEMS]]
+        return items if len(value) <= MAX_ITEMS else [*items, f"...[{len(value) - MAX_ITEMS} more]"]
     return value
 
 
@@ -54,7 +57,18 @@ def _truncate(_: object, __: str, event: EventDict) -> EventDict:
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Ours, so configuring again replaces it and leaves other handlers (pytest's) alone."""
+    """Writes to whatever `sys.stderr` is when a line is written (a test may swap it).
+
+    Ours, so configuring again replaces it and leaves other handlers (pytest's) alone.
+    """
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: object) -> None:
+        pass
 
 
 def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
@@ -79,7 +93,7 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
-    handler = _Handler(sys.stderr)
+    handler = _Handler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

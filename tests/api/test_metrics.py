@@ -32,7 +32,12 @@ async def test_the_page_parses_and_follows_the_naming_rules(actors: Actors) -> N
     assert found["crisis_events_published"].type == "counter"
     assert found["crisis_http_auth_failures"].type == "counter"
     # Process and runtime metrics, and how far this process's fold is behind the log.
-    for name in ("process_cpu_seconds", "process_resident_memory_bytes", "python_info", "python_gc_collections"):
+    for name in (
+        "process_cpu_seconds",
+        "process_resident_memory_bytes",
+        "python_info",
+        "python_gc_collections",
+    ):
         assert name in found, name
     assert found["crisis_ledger_lag_events"].type == "gauge"
     assert found["crisis_ledger_lag_seconds"].type == "gauge"
@@ -63,7 +68,9 @@ async def test_invented_methods_and_paths_add_no_series(actors: Actors) -> None:
 
 async def test_auth_failures_are_counted(actors: Actors) -> None:
     def failures(text: str) -> float:
-        [sample] = [s for s in families(text)["crisis_http_auth_failures"].samples if s.name.endswith("_total")]
+        [sample] = [
+            s for s in families(text)["crisis_http_auth_failures"].samples if s.name.endswith("_total")
+        ]
         return sample.value
 
     before = failures(await scrape(actors.http))
