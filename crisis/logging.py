@@ -62,7 +62,7 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
     Ours, so configuring again replaces it and leaves other handlers (pytest's) alone.
     """
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stderr
 
