@@ -6,14 +6,16 @@ extra work per connection; the publish-to-delivery latency is observed once per 
 
 from __future__ import annotations
 
+import itertools
 import json
-import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import structlog
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from websockets.asyncio.server import ServerConnection
@@ -59,18 +61,39 @@ class GatewayStats(Collector):
         )
 
 
+class LatencyHistogram(Collector):
+    """A histogram filled a batch at a time on the event loop, in plain ints (read when scraped).
+
+    prometheus_client's Histogram takes locks per observation (1.8 us per event measured); here an event
+    costs a subtraction, a bisect and an increment.
+    """
+
+    def __init__(self, name: str, help_text: str, buckets: Sequence[float]) -> None:
+        self.name, self.help_text = name, help_text
+        self.bounds = list(buckets)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last one is +Inf
+        self.sum = 0.0
+
+    def collect(self) -> Iterable[Metric]:
+        cumulative = list(itertools.accumulate(self.counts))
+        labels = [repr(float(b)) for b in self.bounds] + ["+Inf"]
+        yield HistogramMetricFamily(
+            self.name, self.help_text, buckets=list(zip(labels, cumulative, strict=True)), sum_value=self.sum
+        )
+
+
 class GatewayMetrics:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.ledger: Ledger = gateway.ledger
         self.registry = process_registry(self.ledger)
         self.registry.register(GatewayStats(self._stats))
-        self.latency = Histogram(
+        self.latency = LatencyHistogram(
             "crisis_gateway_delivery_latency_seconds",
             "From an event's time to the gateway writing its frame to live subscribers.",
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            LATENCY_BUCKETS,
         )
+        self.registry.register(self.latency)
         self.auth_failures = Counter(
             "crisis_gateway_auth_failures_total",
             "Stream requests refused for an unknown, expired or revoked key.",
@@ -101,10 +124,15 @@ class GatewayMetrics:
         fanout = self._fanout
         if fanout is None or not fanout.groups:
             return  # nobody is subscribed: nothing was delivered
-        now, observe = time.time(), self.latency.observe
+        # Aware datetimes subtract faster than .timestamp() converts (both UTC).
+        now, bounds, counts = datetime.now(UTC), self.latency.bounds, self.latency.counts
+        total = 0.0
         for delivered, outcome in batch:
             if outcome.deliverable:
-                observe(max(0.0, now - delivered.envelope.time.timestamp()))
+                seconds = max(0.0, (now - delivered.envelope.time).total_seconds())
+                counts[bisect_left(bounds, seconds)] += 1
+                total += seconds
+        self.latency.sum += total
 
     # ------------------------------------------------------------------ HTTP on the stream's port
 
