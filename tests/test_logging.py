@@ -238,7 +238,9 @@ async def test_a_gateway_process_writes_only_json_with_the_connection_id(
     try:
         server.wait_ready()
         stream = f"ws://127.0.0.1:{server.port}/v1/stream"
-        async with websockets.connect(stream, additional_headers={"Authorization": f"Bearer {key}"}) as ws:
+        crises = ",".join(str(uuid.uuid4()) for _ in range(60))  # a long filter, as a client may send
+        headers = {"Authorization": f"Bearer {key}"}
+        async with websockets.connect(f"{stream}?crisis={crises}", additional_headers=headers) as ws:
             assert json.loads(await ws.recv())["type"] == "subscribed"
         for _ in range(2):
             with pytest.raises(InvalidStatus):
@@ -249,5 +251,7 @@ async def test_a_gateway_process_writes_only_json_with_the_connection_id(
     assert {"crisis", "aiokafka", "websockets"} <= _loggers(lines)
     [subscribed] = [line for line in lines if line["event"] == "stream_subscribed"]
     assert subscribed["org"] == "hub" and isinstance(subscribed["conn"], int)
+    assert len(subscribed["filter"]["crises"]) == MAX_ITEMS + 1
+    assert subscribed["filter"]["crises"][-1] == f"...[{60 - MAX_ITEMS} more]"
     assert [line["client"] for line in lines if line["event"] == "auth_failed"] == ["127.0.0.1"] * 2
     assert key not in "".join(server.lines)
