@@ -64,8 +64,8 @@ class GatewayStats(Collector):
 class LatencyHistogram(Collector):
     """A histogram filled a batch at a time on the event loop, in plain ints (read when scraped).
 
-    prometheus_client's Histogram takes locks per observation (1.8 us per event measured); here an event
-    costs a subtraction, a bisect and an increment.
+    prometheus_client's Histogram takes locks per observation (1.5-2.6 us per event, bench/latency_metric.py);
+    here an event costs a subtraction, a bisect and an increment (0.6-1.0 us).
     """
 
     def __init__(self, name: str, help_text: str, buckets: Sequence[float]) -> None:
