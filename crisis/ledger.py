@@ -7,11 +7,13 @@ Every process folds the same log with the same rules, so the verdict is the same
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import structlog
 
-from crisis.bus.base import Bus, Delivered, PublishUnknown
+from crisis.bus.base import Bus, Delivered, PublishUnknown, Reader
 from crisis.domain.book import Book, Outcome
 from crisis.domain.envelope import Envelope
 
@@ -33,15 +35,24 @@ class Ledger:
         self._verdict_timeout = verdict_timeout
         self._poll = poll
         self.failed: BaseException | None = None
+        # What lag() reads: the reader (its high-watermarks), the time of the last folded event and the
+        # last moment nothing fetched was left unfolded.
+        self._reader: Reader | None = None
+        self.last_event_time: datetime | None = None
+        self._current_at = time.time()
 
     async def run(self) -> None:
         """Fold the log from its beginning, forever; returns only when cancelled."""
         try:
             async with self.bus.reader() as reader:
+                self._reader = reader
                 while True:
                     batch = await reader.next_batch(self._poll)
                     if batch:
                         self._fold(batch)
+                        self.last_event_time = batch[-1].envelope.time
+                    if not reader.behind():
+                        self._current_at = time.time()
                     if reader.caught_up() and not self.caught_up.is_set():
                         log.info("ledger_caught_up", crises=len(self.book.crises))
                         self.caught_up.set()
@@ -65,6 +76,20 @@ class Ledger:
             folded.append((item, outcome))
         for listener in self.listeners:
             listener(folded)
+
+    def lag(self) -> tuple[int, float]:
+        """Events in the log not folded yet, and for how many seconds the fold has been behind (0: current).
+
+        The seconds count from the later of the last folded event's time and the last moment the fold was
+        current: a fold briefly behind after a quiet hour reads as briefly behind, not an hour.
+        """
+        events = self._reader.behind() if self._reader is not None else 0
+        if not events:
+            return 0, 0.0
+        since = self._current_at
+        if self.last_event_time is not None:
+            since = max(since, self.last_event_time.timestamp())
+        return events, max(0.0, time.time() - since)
 
     async def write(self, envelopes: Sequence[Envelope]) -> list[Outcome]:
         """Publish and return each event's verdict. A retried event id returns its first verdict.

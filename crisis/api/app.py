@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -44,7 +45,7 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
     app.state.ledger = ledger
     app.state.keys = keys
     app.state.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
-    app.state.metrics = metrics = ApiMetrics()
+    app.state.metrics = metrics = ApiMetrics(ledger)
     problems.install(app)
     problems.document(app)
     app.include_router(crises.router)
@@ -59,13 +60,19 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
         structlog.contextvars.clear_contextvars()
         request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        start = time.perf_counter()
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            response: Response = problems.problem_response(
-                413, f"the body exceeds {settings.max_body_bytes} bytes", code="too_large"
-            )
-        else:
-            response = await metrics.middleware(request, call_next)
+        status = 500  # what the client gets if the app raises (the error handler answers outside)
+        try:
+            if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+                response: Response = problems.problem_response(
+                    413, f"the body exceeds {settings.max_body_bytes} bytes", code="too_large"
+                )
+            else:
+                response = await call_next(request)
+            status = response.status_code
+        finally:
+            metrics.answered(request, status, time.perf_counter() - start)
         response.headers["X-Request-Id"] = request_id
         return response
 

@@ -38,20 +38,26 @@ def get_limiter(request: Request) -> RateLimiter:
 
 
 def get_principal(
+    request: Request,
     keys: Annotated[KeyStore, Depends(get_keys)],
     limiter: Annotated[RateLimiter, Depends(get_limiter)],
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
     """The caller, from `Authorization: Bearer <key>`; 401 for a missing, unknown, expired or revoked key."""
+    metrics = get_metrics(request)
     if not authorization:
+        metrics.auth_failed(request, "missing")
         raise Problem(401, "send an API key as 'Authorization: Bearer <key>'", code="unauthenticated")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        metrics.auth_failed(request, "malformed")
         raise Problem(401, "the Authorization header must be 'Bearer <key>'", code="unauthenticated")
     principal = keys.authenticate(token.strip())
     if principal is None:
+        metrics.auth_failed(request, "unknown_key")
         raise Problem(401, "the API key is unknown, expired or revoked", code="unauthenticated")
     structlog.contextvars.bind_contextvars(org=principal.org, key_id=principal.key_id)
+    request.state.org = principal.org  # for the access line, written outside this dependency's context
     wait = limiter.take(principal.key_id)
     if wait > 0:
         raise Problem(

@@ -60,6 +60,10 @@ class Reader(Protocol):
         """True once every partition was read up to the high-watermark seen in the last fetch."""
         ...
 
+    def behind(self) -> int:
+        """Records in the log past this reader's position, per the last fetch's high-watermarks."""
+        ...
+
 
 class Bus(Protocol):
     async def publish(self, envelopes: Sequence[Envelope]) -> list[Position]:

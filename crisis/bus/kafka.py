@@ -301,6 +301,10 @@ class KafkaReader:
                 return False
         return True
 
+    def behind(self) -> int:
+        highs = ((self._consumer.highwater(tp), self._next[tp.partition]) for tp in self._parts)
+        return sum(high - at for high, at in highs if high is not None and high > at)
+
     async def next_batch(self, timeout: float) -> list[Delivered]:
         records = await self._consumer.getmany(*self._parts, timeout_ms=int(timeout * 1000))
         batch: list[Delivered] = []

@@ -63,6 +63,9 @@ class MemoryReader:
     def caught_up(self) -> bool:
         return all(self._next[p] >= len(log) for p, log in enumerate(self._bus._log))
 
+    def behind(self) -> int:
+        return sum(max(0, len(log) - self._next[p]) for p, log in enumerate(self._bus._log))
+
     async def next_batch(self, timeout: float) -> list[Delivered]:
         if self.caught_up():
             async with self._bus._changed:

@@ -36,6 +36,7 @@ from crisis.gateway import cursor as cursors
 from crisis.gateway import protocol
 from crisis.gateway.fanout import Fanout, Subscriber
 from crisis.gateway.frames import text_frame
+from crisis.gateway.metrics import GatewayMetrics
 from crisis.gateway.protocol import Auth, Filter, ProtocolError, Subscription
 from crisis.gateway.resume import CatchUp, Fell, plan
 from crisis.gateway.snapshot import states
@@ -55,15 +56,6 @@ SEND_BUFFER_BYTES = 128 * 1024
 # (a client that was not reading resumes from its cursor all the same).
 SHUTDOWN_GRACE_S = 2.0
 _ids = itertools.count(1)
-
-
-_METRICS = (
-    ("connections", "gauge", "Open WebSocket connections."),
-    ("subscribers", "gauge", "Connections receiving live events."),
-    ("groups", "gauge", "Distinct audience and filter groups the fan-out serves."),
-    ("delivered", "counter", "Events written to subscribers."),
-    ("closed_slow", "counter", "Connections closed for falling behind their buffer."),
-)
 
 
 class StreamConnection(ServerConnection):
@@ -102,6 +94,7 @@ class Gateway:
         self._sweeper: asyncio.Task[None] | None = None
         # Long enough for a reading client to answer a close; a client that stopped reading is cut then.
         self._close_timeout = min(10.0, settings.gateway_heartbeat_s)
+        self.metrics = GatewayMetrics(self)
 
     @property
     def fanout(self) -> Fanout:
@@ -144,6 +137,7 @@ class Gateway:
             open_state=State.OPEN,
         )
         self.ledger.listeners.append(self._fanout.publish)
+        self.metrics.attach(self._fanout)
         try:
             self._server = await serve(
                 self._handle,
@@ -164,6 +158,7 @@ class Gateway:
             )
         except BaseException:
             self.ledger.listeners.remove(self._fanout.publish)
+            self.metrics.detach()
             raise
         self.port = int(self._server.sockets[0].getsockname()[1])
         self._sweeper = asyncio.create_task(self._sweep(), name="gateway-key-sweep")
@@ -176,6 +171,7 @@ class Gateway:
         if self._fanout is not None:
             with contextlib.suppress(ValueError):
                 self.ledger.listeners.remove(self._fanout.publish)
+        self.metrics.detach()
         if self._sweeper is not None:
             self._sweeper.cancel()
         server = self._server
@@ -211,8 +207,9 @@ class Gateway:
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
         conn = _stream(ws)
         url = urlsplit(request.path)
-        if url.path == "/metrics":
-            return self._metrics(conn)
+        ops = self.metrics.answer(conn, url.path)  # /metrics, /livez, /readyz
+        if ops is not None:
+            return ops
         if url.path != protocol.PATH:
             return conn.respond(404, f"Not found: the stream is at {protocol.PATH}\n")
         try:
@@ -225,6 +222,7 @@ class Gateway:
             return None  # a browser: the first message authenticates
         principal = self.keys.authenticate(token)
         if principal is None:
+            self.metrics.auth_failed(conn, conn.number, "unknown_key")
             response = conn.respond(401, "The API key is unknown, expired or revoked.\n")
             response.headers["WWW-Authenticate"] = 'Bearer realm="crisis-bus"'
             return response
@@ -238,18 +236,6 @@ class Gateway:
 
     def _full(self, principal: Principal) -> bool:
         return self._per_key[principal.key_id] >= self.settings.gateway_max_streams_per_key
-
-    def _metrics(self, conn: StreamConnection) -> Response:
-        """Prometheus text: what an operator watches on a gateway."""
-        stats = self.stats()
-        lines = []
-        for name, kind, help_text in _METRICS:
-            lines += [f"# HELP crisis_gateway_{name} {help_text}", f"# TYPE crisis_gateway_{name} {kind}"]
-            lines.append(f"crisis_gateway_{name} {stats[name]}")
-        response = conn.respond(200, "\n".join(lines) + "\n")
-        del response.headers["Content-Type"]  # Headers appends on assignment: replace, not add
-        response.headers["Content-Type"] = "text/plain; version=0.0.4"
-        return response
 
     async def _authenticate(self, conn: StreamConnection) -> tuple[Principal, Subscription] | None:
         timeout = self.settings.gateway_auth_timeout_s
@@ -271,6 +257,7 @@ class Gateway:
             return None
         principal = self.keys.authenticate(auth.token)
         if principal is None:
+            self.metrics.auth_failed(conn, conn.number, "unknown_key")
             self._close(conn, protocol.POLICY_VIOLATION, "the API key is unknown, expired or revoked")
             return None
         subscription = auth.subscription or conn.subscription

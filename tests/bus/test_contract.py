@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -97,3 +98,25 @@ async def test_describe_names_the_cluster_and_partitions(bus: Bus) -> None:
     assert topology.partitions == 3
     assert topology.cluster_id
     assert all(offset == 0 for offset in topology.earliest.values())
+
+
+async def test_a_reader_knows_how_far_behind_the_log_it_is(bus: Bus) -> None:
+    """What the ledger's lag metric reads: records in the log past the reader's position."""
+    await bus.publish([event("c1", n) for n in range(10)])
+    async with bus.reader() as reader:
+        got: list[Delivered] = []
+        for _ in range(200):
+            got += await reader.next_batch(0.05)
+            if len(got) >= 10 and reader.caught_up():
+                break
+        assert reader.behind() == 0
+        await bus.publish([event("c1", n) for n in range(10, 15)])
+        async with asyncio.timeout(10):  # Kafka: until a fetch has seen the new high-watermark
+            while reader.behind() < 5:
+                await asyncio.sleep(0.01)
+        assert reader.behind() == 5
+        got = []
+        async with asyncio.timeout(10):
+            while len(got) < 5:
+                got += await reader.next_batch(0.05)
+        assert reader.behind() == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
@@ -44,16 +43,3 @@ async def test_a_key_over_its_stream_limit_is_refused_and_others_are_not(make_se
             await third.close()
         finally:
             await second.close()
-
-
-async def test_gateway_metrics_are_prometheus_text(make_settings: Any) -> None:
-    async with stack(make_settings(), api=False) as running:
-        _, key = running.keys.add("hub", Role.COORDINATOR)
-        async with websockets.connect(running.ws_url, additional_headers={"Authorization": f"Bearer {key}"}):
-            url = running.ws_url.replace("ws://", "http://").replace("/v1/stream", "/metrics")
-            async with httpx.AsyncClient() as http:
-                r = await http.get(url)
-    assert r.status_code == 200
-    assert r.headers["content-type"].startswith("text/plain")
-    assert "crisis_gateway_connections 1" in r.text
-    assert "# TYPE crisis_gateway_delivered counter" in r.text
