@@ -198,7 +198,12 @@ async def test_an_api_process_writes_only_json_one_access_line_per_request(
             r = await http.post(
                 "/v1/crises",
                 headers={"Authorization": f"Bearer {key}", "X-Request-Id": "r-open"},
-                json={"title": "Attack stream", "status": "activated", "level": 1},
+                json={
+                    "title": "Attack stream",
+                    "status": "activated",
+                    "level": 1,
+                    "criteria": ["ongoing_violent_event"],
+                },
             )
             assert r.status_code == 201
             one = await http.get(
