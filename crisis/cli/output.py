@@ -6,7 +6,12 @@ import logging
 import sys
 from typing import Any
 
+import stamina.instrumentation
 import structlog
+from stamina.instrumentation import RetryDetails
+
+# Quick retries pass in silence (the final error says enough); a long pause is announced.
+ANNOUNCED_WAIT_S = 2.0
 
 
 def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
@@ -26,3 +31,11 @@ def log_warnings_to_stderr() -> None:
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+    stamina.instrumentation.set_on_retry_hooks([_announce_long_wait])
+
+
+def _announce_long_wait(details: RetryDetails) -> None:
+    if details.wait_for >= ANNOUNCED_WAIT_S:
+        print(
+            f"crisis: waiting {details.wait_for:.0f} s before retrying ({details.caused_by})", file=sys.stderr
+        )

@@ -39,7 +39,9 @@ class FilePolicy:
         target = (base / name).resolve()
         roots = (base.resolve(), *self.allowed)
         if not any(target.is_relative_to(root) for root in roots):
-            raise Refused(f"the {what} is outside the scenario's folder (allow a folder with --allow-path DIR)")
+            raise Refused(
+                f"the {what} is outside the scenario's folder (allow a folder with --allow-path DIR)"
+            )
         return target
 
     def read(self, base: Path, name: str, what: str) -> str:
