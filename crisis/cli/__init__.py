@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from crisis.cli import exercise, keys, officer, servers, tail, tools
+from crisis.cli import exercise, keys, officer, output, servers, tail, tools
 from crisis.cli.errors import user_message
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader went away
@@ -31,11 +31,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if argv is None:
-        # The process's own command line: the process is ours to configure. A caller passing argv
-        # (a test, an embedding program) keeps its own logging.
-        from crisis.cli.output import log_warnings_to_stderr
-
-        log_warnings_to_stderr()
+        output.own_process()
     try:
         code: int = args.run(args)
     except KeyboardInterrupt:

@@ -3,12 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crisis.cli.lazy import lazy
 from crisis.endpoints import API_URL_ENV, DEFAULT_API_URL, DEFAULT_STREAM_URL, STREAM_URL_ENV
 
+if TYPE_CHECKING:
+    from crisis.exercise.files import FilePolicy
+
 MAX_FILE_BYTES_ENV = "CRISIS_EXERCISE_MAX_FILE_BYTES"  # read by crisis.exercise.files
+
+
+def file_policy(args: argparse.Namespace) -> FilePolicy:
+    """The folders and size limit the scenario's files are read under, from the command line."""
+    from crisis.exercise.files import FilePolicy
+
+    return FilePolicy.of(args.allow_path or (), args.max_file_bytes)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Validate without the runner: only the loader is imported, so a refusal comes at once."""
+    from crisis.exercise.errors import ScenarioError
+    from crisis.exercise.loading import load
+
+    try:
+        loaded = load(args.scenario, file_policy(args))
+    except ScenarioError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    s = loaded.scenario
+    count = sum(len(v) for v in loaded.shares.values())
+    print(f"{args.scenario}: ok: {len(s.timeline)} steps over {s.duration_s / 60:g} min, {count} indicators")
+    return 0
 
 
 def _file_options(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +73,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = commands.add_parser("check", help="validate a scenario and the files it names; publishes nothing")
     check.add_argument("scenario", type=Path)
     _file_options(check)
-    check.set_defaults(run=lazy("crisis.cli.exercising", "check"))
+    check.set_defaults(run=_check)
 
     rep = commands.add_parser("report", help="write the report (HTML, Markdown, JSON) of any crisis")
     rep.add_argument("crisis", nargs="?", help="crisis id (with --key)")

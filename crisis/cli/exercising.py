@@ -1,4 +1,4 @@
-"""What `crisis exercise run|check|report` do (loaded only when one of them runs)."""
+"""What `crisis exercise run|report` do (loaded only when one of them runs)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import threading
 from rich.console import Console
 from rich.live import Live
 
+from crisis.cli import output
+from crisis.cli.exercise import file_policy
 from crisis.cli.files import read_text
 from crisis.config import Settings
 from crisis.domain.report import Report
@@ -20,19 +22,14 @@ from crisis.exercise import report as reports
 from crisis.exercise.api import Api, ApiError
 from crisis.exercise.errors import ScenarioError
 from crisis.exercise.figures import Debrief
-from crisis.exercise.files import FilePolicy
 from crisis.exercise.loading import load
 from crisis.exercise.play import Played, play, prepare
 from crisis.exercise.progress import Dashboard
 from crisis.exercise.stream import StreamError
 
 
-def _files(args: argparse.Namespace) -> FilePolicy:
-    return FilePolicy.of(args.allow_path or (), args.max_file_bytes)
-
-
 async def _run_live(args: argparse.Namespace, console: Console) -> Played:
-    loaded = load(args.scenario, _files(args))
+    loaded = load(args.scenario, file_policy(args))
     runner = prepare(
         loaded,
         api_url=api_url(args.api),
@@ -67,6 +64,7 @@ async def _run_live(args: argparse.Namespace, console: Console) -> Played:
 
 
 def run(args: argparse.Namespace) -> int:
+    output.for_client_command()
     console = Console(stderr=True)
     try:
         played = asyncio.run(_run_live(args, console))
@@ -98,18 +96,6 @@ def _summarise(played: Played, console: Console) -> int:
     return 1 if failed else (130 if result.interrupted else 0)
 
 
-def check(args: argparse.Namespace) -> int:
-    try:
-        loaded = load(args.scenario, _files(args))
-    except ScenarioError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    s = loaded.scenario
-    count = sum(len(v) for v in loaded.shares.values())
-    print(f"{args.scenario}: ok: {len(s.timeline)} steps over {s.duration_s / 60:g} min, {count} indicators")
-    return 0
-
-
 async def _fetch(args: argparse.Namespace) -> Report:
     api = Api(api_url(args.api))
     try:
@@ -120,6 +106,7 @@ async def _fetch(args: argparse.Namespace) -> Report:
 
 def report(args: argparse.Namespace) -> int:
     """The same report for any crisis, live or exercise: from the API, or from a saved JSON."""
+    output.for_client_command()
     try:
         if args.from_json:
             text = read_text(args.from_json, "report JSON")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crisis.cli import output
 from crisis.cli.errors import CliError
 from crisis.cli.files import read_text
 from crisis.domain.enums import ActionOutcome, ActivationCriterion, Status, Tlp
@@ -175,6 +176,7 @@ def _report(args: argparse.Namespace, api: Client) -> None:
 
 def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        output.for_client_command()
         with _api(args) as api:
             command(args, api)
         return 0

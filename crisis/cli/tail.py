@@ -9,6 +9,7 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
+from crisis.cli import output
 from crisis.cli.errors import CliError
 from crisis.endpoints import DEFAULT_STREAM_URL, STREAM_URL_ENV
 from crisis.terminal import printable
@@ -109,6 +110,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if not args.key:
         raise CliError("no API key: pass --key or set CRISIS_KEY")
+    output.for_client_command()
     try:
         return asyncio.run(tail(args))
     except StreamRefused as exc:
