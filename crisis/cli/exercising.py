@@ -9,10 +9,12 @@ import signal
 import sys
 import threading
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 
 from crisis.cli import output
+from crisis.cli.errors import CliError
 from crisis.cli.exercise import file_policy
 from crisis.cli.files import read_text
 from crisis.config import Settings
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         console.print("nothing was published.")
         return 2
     except (ApiError, StreamError) as exc:
-        console.print(f"error: {exc}", markup=False, highlight=False)
+        console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 1
     except asyncio.CancelledError:
         return 130
@@ -110,12 +112,21 @@ def report(args: argparse.Namespace) -> int:
     try:
         if args.from_json:
             text = read_text(args.from_json, "report JSON")
-            debrief = reports.from_json(json.loads(text), args.speed)
+            try:
+                raw = json.loads(text)
+            except ValueError as exc:
+                raise CliError(f"{args.from_json}: not JSON ({exc.args[0].split(':')[0]})") from None
+            debrief = reports.from_json(raw, args.speed)
         else:
             if not (args.crisis and args.key):
                 print("error: give a crisis id and --key, or --from-json", file=sys.stderr)
                 return 2
             debrief = Debrief(report=asyncio.run(_fetch(args)), speed=args.speed or 1.0)
+    except ValidationError as exc:
+        # Field names only: pydantic's own message quotes the values it refused.
+        where = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:3])
+        print(f"error: {args.from_json or 'the API'}: not a crisis report (check {where})", file=sys.stderr)
+        return 1
     except (OSError, ValueError, ApiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

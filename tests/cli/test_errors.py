@@ -127,3 +127,14 @@ async def test_tail_into_head_stops_quietly(full_stack: Stack) -> None:
     _, err = await process.communicate()
     assert "Traceback" not in err.decode() and "Exception ignored" not in err.decode()
     assert err.decode().strip().splitlines()[-1] == "exit=141"
+
+
+def test_a_saved_report_that_is_not_one(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"title": "SECRET-TITLE"')
+    line = one_line_error(crisis("exercise", "report", "--from-json", str(broken)))
+    assert line == f"crisis: error: {broken}: not JSON (Expecting ',' delimiter)"
+    other = tmp_path / "other.json"
+    other.write_text('{"title": "SECRET-TITLE"}')
+    line = one_line_error(crisis("exercise", "report", "--from-json", str(other)))
+    assert "not a crisis report (check crisis, generated_at" in line and "SECRET" not in line
