@@ -22,6 +22,7 @@ import stamina
 from crisis.client.retry import (
     DEFAULT_POLICY,
     RETRIED_STATUSES,
+    SAFE_METHODS,
     Policy,
     RetryableResponse,
     backoff_hook,
@@ -96,7 +97,7 @@ class _Base:
         headers: dict[str, str] = {}
         if key or self.key:
             headers["Authorization"] = f"Bearer {key or self.key}"
-        if method.upper() not in ("GET", "HEAD", "OPTIONS"):
+        if method.upper() not in SAFE_METHODS:
             # None: a fresh key for this call; "": the caller wants none (and gets no retry).
             idem = uuid.uuid4().hex if idempotency_key is None else idempotency_key
             if idem:
