@@ -69,7 +69,7 @@ def test_a_file_that_is_not_utf8(tmp_path: Path) -> None:
 
 def test_a_device_is_not_read(tmp_path: Path) -> None:
     line = one_line_error(crisis("share", "c1", "--file", "/dev/zero", "--key", "k"))
-    assert line == "crisis: error: /dev/zero: not a regular file"
+    assert line == "crisis: error: /dev/zero: not a regular file or a pipe"
 
 
 def test_an_unreachable_api() -> None:
