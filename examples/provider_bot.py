@@ -1,11 +1,13 @@
 """A provider bot: takes indicators from the live stream, acknowledges each, acts, and reports the outcome.
 
     export CRISIS_KEY=cb_...          # a provider key: crisis keys add --org vidshare --role provider
-    python examples/provider_bot.py --stream ws://127.0.0.1:8001/v1/stream --api http://127.0.0.1:8000
+    python examples/provider_bot.py   # CRISIS_API_URL / CRISIS_STREAM_URL, or --api / --stream
 
 The one-hour clock runs from `indicator.shared` to this bot's `received`, then to its outcome. The cursor
 is saved after each indicator (--state), so a restarted bot continues exactly where it stopped; reports
 carry an Idempotency-Key made from the indicator and the outcome, so a repeat never makes a second one.
+The HTTP calls go through `crisis.client.AsyncClient`, with the project's one retry policy (429 and 503
+after their Retry-After, connection errors with backoff).
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
-
-from crisis.client import Message, stream
+from crisis.client import ApiError, AsyncClient, Message, stream
+from crisis.endpoints import DEFAULT_API_URL, DEFAULT_STREAM_URL, api_url, stream_url
 
 Decide = Callable[[Message], Awaitable[tuple[str, str]]]
 
@@ -35,27 +36,26 @@ async def decide(event: Message) -> tuple[str, str]:
     return "blocked", f"{kind} added to the upload filter"
 
 
-async def report(http: httpx.AsyncClient, event: Message, outcome: str, note: str = "") -> int:
-    """POST one action; retried on 503 (Kafka unavailable) with the same Idempotency-Key."""
+async def report(api: AsyncClient, event: Message, outcome: str, note: str = "") -> int:
+    """POST one action; the client retries it with the same Idempotency-Key, so it is made once."""
     indicator_id = event.data["indicator_id"]
     body = {"indicator_id": indicator_id, "outcome": outcome, "note": note}
-    headers = {"Idempotency-Key": f"{indicator_id}-{outcome}"}
-    for attempt in range(5):
-        r = await http.post(f"/v1/crises/{event.subject}/actions", json=body, headers=headers)
-        if r.status_code != 503:
-            if r.status_code >= 400:
-                print(
-                    f"  {outcome} for {indicator_id[:8]} refused: {r.status_code} {r.text[:200]}",
-                    file=sys.stderr,
-                )
-            return r.status_code
-        await asyncio.sleep(0.2 * 2**attempt)
-    return 503
+    try:
+        response = await api.request(
+            "POST",
+            f"/v1/crises/{event.subject}/actions",
+            json=body,
+            idempotency_key=f"{indicator_id}-{outcome}",
+        )
+    except ApiError as exc:
+        print(f"  {outcome} for {indicator_id[:8]} refused: {exc}", file=sys.stderr)
+        return exc.status
+    return response.status_code
 
 
 async def run(
-    stream_url: str,
-    api_url: str,
+    stream_at: str | None,
+    api: str | None,
     key: str,
     *,
     cursor: str | None = None,
@@ -67,10 +67,11 @@ async def run(
 ) -> int:
     """Handle indicators until stopped (or `limit` of them); returns how many were handled."""
     handled = 0
-    headers = {"Authorization": f"Bearer {key}"}
     async with (
-        httpx.AsyncClient(base_url=api_url, headers=headers, timeout=15) as http,
-        stream(stream_url, key, types=["indicator.shared"], kinds=kinds, mode=mode, cursor=cursor) as events,
+        AsyncClient(api, key, timeout=15) as http,
+        stream(
+            stream_url(stream_at), key, types=["indicator.shared"], kinds=kinds, mode=mode, cursor=cursor
+        ) as events,
     ):
         async for event in events:
             await report(http, event, "received")
@@ -89,8 +90,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--stream", default="ws://127.0.0.1:8001/v1/stream")
-    parser.add_argument("--api", default="http://127.0.0.1:8000")
+    parser.add_argument("--stream", help=f"env CRISIS_STREAM_URL; default {DEFAULT_STREAM_URL}")
+    parser.add_argument("--api", help=f"env CRISIS_API_URL; default {DEFAULT_API_URL}")
     parser.add_argument("--key", default=os.environ.get("CRISIS_KEY", ""))
     parser.add_argument(
         "--state", type=Path, default=Path(".provider-bot.cursor"), help="where the cursor is kept"
@@ -104,8 +105,8 @@ def main() -> int:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             run(
-                args.stream,
-                args.api,
+                stream_url(args.stream),
+                api_url(args.api),
                 args.key,
                 cursor=cursor,
                 state=args.state,

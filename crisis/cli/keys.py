@@ -7,13 +7,12 @@ import re
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from crisis.config import Settings
 from crisis.domain.enums import Role
-from crisis.domain.envelope import utcnow
-from crisis.keys import KeyStore
+
+if TYPE_CHECKING:
+    from crisis.keys import KeyStore
 
 _DURATION = re.compile(r"^(\d+)([mhd])$")
 
@@ -28,11 +27,18 @@ def parse_duration(text: str) -> timedelta:
 
 
 def _store(args: argparse.Namespace) -> KeyStore:
+    from crisis.config import Settings
+    from crisis.keys import KeyStore
+
     path: Path = args.keys_file or Settings().keys_file
     return KeyStore(path)
 
 
 def _add(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from crisis.domain.envelope import utcnow
+
     store = _store(args)
     expires = utcnow() + args.expires_in if args.expires_in else None
     try:
@@ -50,6 +56,8 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from crisis.domain.envelope import utcnow
+
     now = utcnow()
     for r in _store(args).list():
         state = "revoked" if r.revoked_at else ("expired" if not r.valid_at(now) else "active")

@@ -1,95 +1,56 @@
-"""Duty-officer commands over the HTTP API: declare, transition, share, ack, status, report."""
+"""Duty-officer commands over the HTTP API: declare, transition, share, ack, status, report.
+
+Everything goes through `crisis.client.Client` (the one retry policy); anything an organisation wrote is
+shown through `printable`, so no control sequence from the bus reaches the officer's terminal.
+"""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import sys
-import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+from crisis.cli import output
+from crisis.cli.errors import CliError
+from crisis.cli.files import read_text
 from crisis.domain.enums import ActionOutcome, ActivationCriterion, Status, Tlp
+from crisis.endpoints import API_URL_ENV
+from crisis.terminal import printable
 
-DEFAULT_API = "http://127.0.0.1:8000"
-RETRIES = 3  # a 503 (broker unavailable, outcome unknown) is retried with the same Idempotency-Key
+if TYPE_CHECKING:
+    from crisis.client.http import Client
 
-
-class CliError(Exception):
-    """A failure to report on stderr; the command exits 1."""
-
-
-def _problem_text(response: httpx.Response) -> str:
-    """The problem+json body as one readable message, with per-field errors."""
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}: {response.text[:300]}"
-    if not isinstance(body, dict):
-        return f"HTTP {response.status_code}: {str(body)[:300]}"
-    text = f"{body.get('title', 'Error')} ({response.status_code}): {body.get('detail', '')}"
-    for error in body.get("errors", [])[:10]:
-        text += f"\n  {error.get('field') or '(body)'}: {error.get('message')}"
-    if body.get("event_ids"):
-        text += "\n  retrying with the same Idempotency-Key is safe: it never creates a second event"
-    return text
+Command = Callable[[argparse.Namespace, "Client"], None]
 
 
-class Api:
-    """A thin client: bearer key, problem+json errors, retries of writes with a stable Idempotency-Key."""
+def _api(args: argparse.Namespace) -> Client:
+    from crisis.client.http import Client
 
-    def __init__(self, url: str, key: str, timeout: float = 30.0) -> None:
-        if not key:
-            raise CliError("no API key: pass --key or set CRISIS_KEY (crisis keys add prints one)")
-        self.url = url.rstrip("/")
-        self.http = httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {key}"}, timeout=timeout
-        )
-
-    def call(
-        self, method: str, path: str, *, json_body: Any = None, accept: str | None = None
-    ) -> httpx.Response:
-        headers = {"Idempotency-Key": uuid.uuid4().hex} if method != "GET" else {}
-        if accept:
-            headers["Accept"] = accept
-        for attempt in range(RETRIES):
-            try:
-                response = self.http.request(method, path, json=json_body, headers=headers)
-            except httpx.TransportError as exc:
-                if attempt + 1 == RETRIES:
-                    raise CliError(f"cannot reach the API at {self.url}: {exc}") from exc
-            else:
-                if response.status_code != 503 or attempt + 1 == RETRIES:
-                    break
-            time.sleep(0.5 * (attempt + 1))
-        if response.status_code >= 400:
-            raise CliError(_problem_text(response))
-        return response
-
-    def close(self) -> None:
-        self.http.close()
+    if not args.key:
+        raise CliError("no API key: pass --key or set CRISIS_KEY (crisis keys add prints one)")
+    return Client(args.api, args.key)
 
 
-def _api(args: argparse.Namespace) -> Api:
-    return Api(args.api, args.key)
-
-
-def _print_crisis(crisis: dict[str, Any]) -> None:
-    level = f" level {crisis['level']}" if crisis.get("level") else ""
-    print(
-        f"{crisis['id']}  {crisis['status']}{level}  v{crisis['version']}  {crisis['mode']}  "
-        f"TLP:{str(crisis['tlp']).upper()}  {crisis['title']}"
+def crisis_line(crisis: dict[str, Any]) -> str:
+    """One printable line per crisis: its title is the organisation's text, shown inert."""
+    level = f" level {crisis.get('level')}" if crisis.get("level") else ""
+    return printable(
+        f"{crisis.get('id')}  {crisis.get('status')}{level}  v{crisis.get('version')}  {crisis.get('mode')}  "
+        f"TLP:{str(crisis.get('tlp')).upper()}  {crisis.get('title')}"
     )
 
 
-def _declare(args: argparse.Namespace, api: Api) -> None:
+def _print_crisis(crisis: dict[str, Any]) -> None:
+    print(crisis_line(crisis))
+
+
+def _declare(args: argparse.Namespace, api: Client) -> None:
     body: dict[str, Any] = {
         "title": args.title,
         "summary": args.summary,
@@ -103,12 +64,12 @@ def _declare(args: argparse.Namespace, api: Api) -> None:
     }
     if not args.monitoring:
         body["level"] = args.level
-    crisis = api.call("POST", "/v1/crises", json_body=body).json()
+    crisis = api.post("/v1/crises", body)
     print(f"declared {crisis['status']} crisis (version {crisis['version']}):", file=sys.stderr)
     print(crisis["id"])  # alone on stdout, for scripts
 
 
-def _transition(args: argparse.Namespace, api: Api) -> None:
+def _transition(args: argparse.Namespace, api: Client) -> None:
     body: dict[str, Any] = {
         "to": args.to,
         "expected_version": args.expected_version,
@@ -117,7 +78,7 @@ def _transition(args: argparse.Namespace, api: Api) -> None:
     }
     if args.level is not None:
         body["level"] = args.level
-    _print_crisis(api.call("POST", f"/v1/crises/{args.crisis_id}/transitions", json_body=body).json())
+    _print_crisis(api.post(f"/v1/crises/{args.crisis_id}/transitions", body))
 
 
 def parse_pair(text: str) -> dict[str, Any]:
@@ -130,7 +91,7 @@ def parse_pair(text: str) -> dict[str, Any]:
 
 def read_items(path: Path) -> Iterator[tuple[str, Any]]:
     """(source line, item) from a CSV with a `kind,value` header, or from JSON lines (one object a line)."""
-    with path.open(newline="", encoding="utf-8") as fh:
+    with io.StringIO(read_text(path, "indicators file"), newline="") as fh:
         first = fh.readline()
         fh.seek(0)
         if first.lstrip().startswith("{"):
@@ -156,7 +117,7 @@ def _chunks(items: list[tuple[str, Any]], size: int) -> Iterator[list[tuple[str,
         yield items[start : start + size]
 
 
-def _share(args: argparse.Namespace, api: Api) -> None:
+def _share(args: argparse.Namespace, api: Client) -> None:
     items = [(f"argument {n}", parse_pair(p)) for n, p in enumerate(args.indicators, start=1)]
     if args.file:
         items += list(read_items(args.file))
@@ -165,18 +126,20 @@ def _share(args: argparse.Namespace, api: Api) -> None:
     counts = {"created": 0, "sighting": 0, "rejected": 0}
     refused: list[str] = []
     extra: dict[str, Any] = {"tlp": args.tlp} if args.tlp else {}
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     columns = (TextColumn("sharing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=None, transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("share", total=len(items))
         for chunk in _chunks(items, args.batch):
             body = {"indicators": [item for _, item in chunk], **extra}
-            result = api.call("POST", f"/v1/crises/{args.crisis_id}/indicators", json_body=body).json()
+            result = api.post(f"/v1/crises/{args.crisis_id}/indicators", body)
             for verdict in result["items"]:
                 counts[verdict["status"]] += 1
                 if verdict["status"] == "rejected":
                     error = verdict["error"]
                     where = f" ({error['field']})" if error.get("field") else ""
-                    refused.append(f"{chunk[verdict['index']][0]}: {error['message']}{where}")
+                    refused.append(printable(f"{chunk[verdict['index']][0]}: {error['message']}{where}"))
             bar.advance(task, len(chunk))
     print(f"created {counts['created']}, sighting {counts['sighting']}, rejected {counts['rejected']}")
     for line in refused:
@@ -185,43 +148,37 @@ def _share(args: argparse.Namespace, api: Api) -> None:
         raise CliError(f"{counts['rejected']} of {len(items)} indicators were rejected")
 
 
-def _ack(args: argparse.Namespace, api: Api) -> None:
+def _ack(args: argparse.Namespace, api: Client) -> None:
     body = {"indicator_id": args.indicator_id, "outcome": args.outcome, "note": args.note}
-    action = api.call("POST", f"/v1/crises/{args.crisis_id}/actions", json_body=body).json()
+    action = api.post(f"/v1/crises/{args.crisis_id}/actions", body)
     who = f"{action['provider_org']} at {action['at']}"
-    print(f"{action['outcome']} reported for {action['indicator_id']} by {who}")
+    print(printable(f"{action['outcome']} reported for {action['indicator_id']} by {who}"))
 
 
-def _status(args: argparse.Namespace, api: Api) -> None:
+def _status(args: argparse.Namespace, api: Client) -> None:
     if args.crisis_id:
-        _print_crisis(api.call("GET", f"/v1/crises/{args.crisis_id}").json())
+        _print_crisis(api.get(f"/v1/crises/{args.crisis_id}"))
         return
-    crises = api.call("GET", "/v1/crises").json()["items"]
+    crises = api.get("/v1/crises")["items"]
     if not crises:
         print("no crises you may read")
     for crisis in crises:
         _print_crisis(crisis)
 
 
-def _report(args: argparse.Namespace, api: Api) -> None:
+def _report(args: argparse.Namespace, api: Client) -> None:
     path = f"/v1/crises/{args.crisis_id}/report"
     if args.markdown:
-        print(api.call("GET", path, accept="text/markdown").text, end="")
+        print(printable(api.request("GET", path, accept="text/markdown").text, keep="\n\t"), end="")
     else:
-        print(json.dumps(api.call("GET", path).json(), indent=2))
+        print(json.dumps(api.get(path), indent=2))
 
 
-def _runner(command: Any) -> Any:
+def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        try:
-            api = _api(args)
-            try:
-                command(args, api)
-            finally:
-                api.close()
-        except CliError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+        output.for_client_command()
+        with _api(args) as api:
+            command(args, api)
         return 0
 
     return run
@@ -229,7 +186,7 @@ def _runner(command: Any) -> Any:
 
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--api", default=os.environ.get("CRISIS_API", DEFAULT_API), help="env CRISIS_API")
+    common.add_argument("--api", help=f"API base URL (env {API_URL_ENV}, default http://127.0.0.1:8000)")
     common.add_argument("--key", default=os.environ.get("CRISIS_KEY", ""), help="env CRISIS_KEY")
     return common
 

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
 from datetime import datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from crisis.client import Message, StreamRefused, stream
+from crisis.cli import output
+from crisis.cli.errors import CliError
+from crisis.endpoints import DEFAULT_STREAM_URL, STREAM_URL_ENV
+from crisis.terminal import printable
 
-DEFAULT_URL = "ws://127.0.0.1:8001/v1/stream"
+if TYPE_CHECKING:
+    from crisis.client.stream import Message
+
+# Attempts at the first connection before saying nothing answers (later drops are retried for ever).
+CONNECT_ATTEMPTS = 4
 
 
 def describe(message: Message) -> str:
-    """One line for a person: time, type, crisis, handling, then what happened."""
+    """One line for a person: time, type, crisis, handling, then what happened; no control characters."""
+    return printable(_describe(message))
+
+
+def _describe(message: Message) -> str:
     body = message.body
     if message.type == "state":
         crisis = body.get("crisis") or {}
@@ -67,6 +77,9 @@ def _clock(value: object) -> str:
 
 
 async def tail(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from crisis.client.stream import stream
+    from crisis.endpoints import stream_url
+
     options: dict[str, Any] = {
         "crises": args.crisis,
         "types": args.type,
@@ -74,9 +87,10 @@ async def tail(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         "mode": args.mode,
         "cursor": args.cursor,
         "control": True,
+        "connect_attempts": CONNECT_ATTEMPTS,
     }
     shown = 0
-    async with stream(args.url, args.key, **options) as events:
+    async with stream(stream_url(args.url), args.key, **options) as events:
         try:
             async for message in events:
                 print(json.dumps(message.body) if args.json else describe(message), file=out, flush=True)
@@ -90,14 +104,17 @@ async def tail(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from crisis.client.stream import StreamRefused
+
     if not args.key:
-        print("error: no API key: pass --key or set CRISIS_KEY", file=sys.stderr)
-        return 2
+        raise CliError("no API key: pass --key or set CRISIS_KEY")
+    output.for_client_command()
     try:
         return asyncio.run(tail(args))
     except StreamRefused as exc:
-        print(f"error: the gateway refused the stream: {exc}", file=sys.stderr)
-        return 1
+        raise CliError(f"the gateway refused the stream: {printable(exc)}") from None
 
 
 def _listed(value: str) -> list[str]:
@@ -106,8 +123,7 @@ def _listed(value: str) -> list[str]:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("tail", help="print the live stream (resumes by itself after a disconnect)")
-    url = os.environ.get("CRISIS_STREAM", DEFAULT_URL)
-    p.add_argument("--url", default=url, help=f"the gateway's stream (env CRISIS_STREAM; default {url})")
+    p.add_argument("--url", help=f"the gateway's stream (env {STREAM_URL_ENV}; default {DEFAULT_STREAM_URL})")
     p.add_argument("--key", default=os.environ.get("CRISIS_KEY", ""), help="API key (env CRISIS_KEY)")
     p.add_argument("--crisis", type=_listed, action="extend", help="crisis ids (comma-separated, repeatable)")
     p.add_argument(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from crisis.contracts import write
-
 
 def _schemas(args: argparse.Namespace) -> int:
+    from crisis.contracts import write
+
     for path in write(args.out):
         print(path)
     return 0

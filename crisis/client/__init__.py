@@ -1,5 +1,19 @@
-"""The Python client of the live stream: `async for event in stream(url, key, ...)`."""
+"""The Python client: `Client` / `AsyncClient` for the HTTP API, `stream(url, key, ...)` for the live stream.
 
-from crisis.client.stream import Message, Stream, StreamRefused, stream
+Where the servers are (`CRISIS_API_URL`, `CRISIS_STREAM_URL`) is read by `crisis.endpoints`.
+"""
 
-__all__ = ["Message", "Stream", "StreamRefused", "stream"]
+from crisis.client.http import ApiError, AsyncClient, Client, Unreachable
+from crisis.client.stream import Message, Stream, StreamRefused, StreamUnavailable, stream
+
+__all__ = [
+    "ApiError",
+    "AsyncClient",
+    "Client",
+    "Message",
+    "Stream",
+    "StreamRefused",
+    "StreamUnavailable",
+    "Unreachable",
+    "stream",
+]

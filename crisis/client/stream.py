@@ -24,6 +24,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.typing import Subprotocol
 
+from crisis.endpoints import STREAM_URL_ENV
+
 log = structlog.get_logger(__name__)
 
 SUBPROTOCOL: Final = Subprotocol("cloudevents.json")
@@ -32,6 +34,10 @@ SLOW_CONSUMER: Final = 4008
 _REFUSED: Final = frozenset({1008, 1009})
 # HTTP answers to the handshake that say the same.
 _REFUSED_HTTP: Final = frozenset({400, 401, 403, 404})
+
+
+class StreamUnavailable(Exception):
+    """The first connection failed `connect_attempts` times: nothing answers at the stream's address."""
 
 
 class StreamRefused(Exception):
@@ -110,6 +116,7 @@ class Stream:
         dedupe: int = 10_000,
         max_size: int | None = 64 * 1024 * 1024,
         open_timeout: float = 10.0,
+        connect_attempts: int | None = None,
     ) -> None:
         self.url = url
         self.cursor = cursor
@@ -129,6 +136,8 @@ class Stream:
         self._seen = _Seen(dedupe)
         self._max_size = max_size
         self._open_timeout = open_timeout
+        # None: keep trying forever (a bot outliving a gateway restart); a number bounds the first connect.
+        self._connect_attempts = connect_attempts
         self._ws: ClientConnection | None = None
         self._subscribed = False
         self._held: list[Message] = []  # read by connect() before the caller iterates
@@ -220,6 +229,12 @@ class Stream:
     def _failed(self, why: str) -> None:
         self._failures += 1
         log.info("stream_connect_failed", url=self.url, error=why, attempt=self._failures)
+        limit = self._connect_attempts
+        if limit is not None and self.connects == 0 and self._failures >= limit:
+            raise StreamUnavailable(
+                f"cannot reach the stream at {self.url} ({why}): is the gateway running (crisis up)? "
+                f"or set {STREAM_URL_ENV} / --url"
+            )
 
     def _lost(self, exc: ConnectionClosed) -> None:
         self._ws, self._subscribed = None, False
@@ -237,7 +252,11 @@ class Stream:
     # ------------------------------------------------------------------ messages
 
     def _accept(self, raw: str | bytes) -> Message | None:
-        body = json.loads(raw)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            log.warning("stream_not_json", size=len(raw))
+            return None
         if not isinstance(body, dict):
             return None
         kind = str(body.get("type", ""))

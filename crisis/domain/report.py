@@ -8,6 +8,7 @@ A provider's "receipt" is its first report of any outcome for an indicator (a pr
 
 from __future__ import annotations
 
+import html
 import statistics
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -277,7 +278,7 @@ def render_markdown(report: Report) -> str:
     """The report as Markdown, for people and for pasting into a debrief."""
     c = report.crisis
     lines = [
-        f"# Crisis report: {c.title}",
+        f"# Crisis report: {_cell(c.title)}",
         "",
         f"- id: `{c.id}`, mode: {c.mode}, status: {c.status}"
         + (f", level {c.level}" if c.level else "")
@@ -318,5 +319,5 @@ def _dur(seconds: float | None) -> str:
 
 
 def _cell(text: str) -> str:
-    # A pipe or a newline in user text would break the table.
-    return text.replace("|", "\\|").replace("\n", " ")
+    # A pipe or a newline in user text would break the table; its HTML would run in a Markdown viewer.
+    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")

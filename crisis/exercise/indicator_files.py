@@ -15,6 +15,7 @@ from crisis.domain.enums import IndicatorKind
 from crisis.domain.indicators import HEX_LENGTHS, IndicatorIn
 from crisis.exercise import yamlmarks
 from crisis.exercise.errors import Issue, dotted
+from crisis.exercise.files import FilePolicy, Refused
 from crisis.exercise.sampling import rng_for
 from crisis.exercise.scenario import Generate
 
@@ -26,13 +27,16 @@ def payload(item: IndicatorIn) -> Payload:
     return item.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {"kind": item.kind.value}
 
 
-def read_file(path: Path, shown: str) -> tuple[list[Payload], list[Issue]]:
-    """Items of a JSON-lines, CSV, or YAML/JSON-list file; issues name the file and the line."""
+def read_file(files: FilePolicy, base: Path, shown: str) -> tuple[list[Payload], list[Issue]]:
+    """Items of a JSON-lines, CSV, or YAML/JSON-list file named `shown` in the scenario's folder `base`.
+
+    Issues name the file and the line, and never quote it.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        return [], [Issue(shown, None, "", f"cannot read indicators file: {exc.strerror or exc}")]
-    suffix = path.suffix.lower()
+        text = files.read(base, shown, "indicators file")
+    except Refused as exc:
+        return [], [Issue(shown, None, "", str(exc))]
+    suffix = Path(shown).suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         rows = _jsonl(text, shown)
     elif suffix == ".csv":
@@ -85,9 +89,13 @@ def _csv(text: str) -> list[Row]:
 def _yaml(text: str, shown: str) -> list[Row]:
     try:
         located = yamlmarks.load(text)
+    except yamlmarks.YamlRefused as exc:
+        return [(0, Issue(shown, None, "", f"refused: {exc}"), None)]
     except yaml.YAMLError as exc:
+        # The problem and its line, never the snippet of the file that PyYAML's own message quotes.
         mark = getattr(exc, "problem_mark", None)
-        return [(0, Issue(shown, mark.line + 1 if mark else None, "", f"not YAML/JSON: {exc}"), None)]
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        return [(0, Issue(shown, mark.line + 1 if mark else None, "", f"not YAML/JSON: {problem}"), None)]
     data = located.data
     root: tuple[str, ...] = ()
     if isinstance(data, dict) and "indicators" in data:

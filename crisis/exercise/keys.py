@@ -9,8 +9,10 @@ from pathlib import Path
 import yaml
 
 from crisis.domain.envelope import utcnow
+from crisis.exercise import yamlmarks
 from crisis.exercise.checks import actor
 from crisis.exercise.errors import Issue, ScenarioError
+from crisis.exercise.files import Refused
 from crisis.exercise.loading import Loaded
 from crisis.keys import KeyStore
 
@@ -73,11 +75,15 @@ def resolve(loaded: Loaded, store_path: Path | None) -> dict[str, str]:
 
 def _named_keys(loaded: Loaded) -> dict[str, str]:
     assert loaded.scenario.keys_file is not None
-    path = loaded.base / loaded.scenario.keys_file
+    name = loaded.scenario.keys_file
+    path = loaded.base / name
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ScenarioError([Issue(str(path), None, "", f"cannot read the keys file: {exc}")]) from None
+        data = yamlmarks.load(loaded.files.read(loaded.base, name, "keys file")).data
+    except Refused as exc:
+        raise ScenarioError([Issue(str(path), None, "", str(exc))]) from None
+    except (yaml.YAMLError, yamlmarks.YamlRefused):
+        # Never the parser's own message: it quotes the line, and this file holds keys.
+        raise ScenarioError([Issue(str(path), None, "", "the keys file is not valid YAML")]) from None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise ScenarioError([Issue(str(path), None, "", "a keys file maps key names to keys (strings)")])
     return {str(k): v for k, v in data.items()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -12,6 +12,7 @@ from pydantic_core import ErrorDetails
 from crisis.exercise import yamlmarks
 from crisis.exercise.checks import check
 from crisis.exercise.errors import Issue, ScenarioError, dotted
+from crisis.exercise.files import MAX_SCENARIO_BYTES, FilePolicy, Refused, read_text
 from crisis.exercise.indicator_files import Payload, generated, payload, read_file
 from crisis.exercise.scenario import Scenario
 
@@ -23,25 +24,26 @@ class Loaded:
     scenario: Scenario
     path: Path
     shares: dict[int, list[Payload]]
+    files: FilePolicy = field(default_factory=FilePolicy)
 
     @property
     def base(self) -> Path:
         return self.path.parent
 
 
-def load(path: Path) -> Loaded:
+def load(path: Path, files: FilePolicy | None = None) -> Loaded:
     """The scenario in `path`, or ScenarioError listing every problem with its file, line and field."""
-    shown = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError([Issue(shown, None, "", f"cannot read: {exc.strerror or exc}")]) from None
-    return parse(text, path)
+        text = read_text(path, MAX_SCENARIO_BYTES, "scenario file")
+    except Refused as exc:
+        raise ScenarioError([Issue(str(path), None, "", str(exc))]) from None
+    return parse(text, path, files)
 
 
-def parse(text: str, path: Path) -> Loaded:
+def parse(text: str, path: Path, files: FilePolicy | None = None) -> Loaded:
     """Like load, for text already read (`path` names it in messages and anchors relative files)."""
     shown = str(path)
+    files = files or FilePolicy()
     located = _yaml(text, shown)
     try:
         scenario = Scenario.model_validate(located.data)
@@ -57,7 +59,7 @@ def parse(text: str, path: Path) -> Loaded:
             continue
         items = [payload(i) for i in step.share.indicators]
         if step.share.file is not None:
-            found, problems = read_file(path.parent / step.share.file, step.share.file)
+            found, problems = read_file(files, path.parent, step.share.file)
             items += found
             issues += problems
         for g, spec in enumerate(step.share.generators):
@@ -65,15 +67,17 @@ def parse(text: str, path: Path) -> Loaded:
         shares[index] = items
     if issues:
         raise ScenarioError(issues)
-    return Loaded(scenario=scenario, path=path, shares=shares)
+    return Loaded(scenario=scenario, path=path, shares=shares, files=files)
 
 
 def _yaml(text: str, shown: str) -> yamlmarks.Located:
     try:
         located = yamlmarks.load(text)
+    except yamlmarks.YamlRefused as exc:
+        raise ScenarioError([Issue(shown, None, "", f"refused: {exc}")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or "cannot be parsed"  # str(exc) quotes the line
         raise ScenarioError(
             [Issue(shown, mark.line + 1 if mark else None, "", f"not valid YAML: {problem}")]
         ) from None

@@ -8,6 +8,7 @@ exercise time by multiplying by X, and the report says so wherever it does.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from datetime import datetime
 from html import escape
@@ -194,10 +195,11 @@ def _short(text: str, limit: int = 60) -> str:
 
 
 def to_markdown(d: Debrief) -> str:
-    lines = [f"# {_title(d)}", ""]
+    """Markdown in which nothing an organisation wrote can become HTML in a viewer."""
+    lines = [f"# {_md(_title(d))}", ""]
     if d.is_exercise:
         lines += ["> **EXERCISE** - every event of this crisis is in exercise mode; not a live crisis.", ""]
-    lines += [f"- {k}: {v}" for k, v in _facts(d)]
+    lines += [f"- {k}: {_md(v)}" for k, v in _facts(d)]
     lines += ["", f"_{_time_note(d)}_", "", "## Headline", ""]
     lines += [f"- {k}: **{v}**" for k, v in headline(d).items()]
     for title, head, rows, note in _tables(d):
@@ -213,8 +215,13 @@ def to_markdown(d: Debrief) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _md(text: str) -> str:
+    """Titles, names and summaries come from organisations: `<script>` stays text, even in a viewer."""
+    return escape(text, quote=False).replace("\n", " ")
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return _md(text).replace("|", "\\|")
 
 
 def to_html(d: Debrief) -> str:
@@ -306,10 +313,19 @@ def from_json(raw: dict[str, Any], speed: float | None = None) -> Debrief:
 
 
 def write(d: Debrief, directory: Path, stem: str) -> list[Path]:
-    """`stem.html`, `stem.md` and `stem.json` in `directory`; returns their paths."""
+    """`stem.html`, `stem.md` and `stem.json` in `directory`, readable by their owner only."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / f"{stem}.{ext}" for ext in ("html", "md", "json")]
-    paths[0].write_text(to_html(d), encoding="utf-8")
-    paths[1].write_text(to_markdown(d), encoding="utf-8")
-    paths[2].write_text(json.dumps(to_json(d), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    _write_private(paths[0], to_html(d))
+    _write_private(paths[1], to_markdown(d))
+    _write_private(paths[2], json.dumps(to_json(d), indent=2, ensure_ascii=False) + "\n")
     return paths
+
+
+def _write_private(path: Path, text: str) -> None:
+    # A report names organisations and indicators of a TLP-marked crisis: mode 0600 from the first
+    # byte (no window with the umask's mode), and an older, wider file is narrowed too.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(text)

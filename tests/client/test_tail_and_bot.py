@@ -34,7 +34,7 @@ def test_options() -> None:
         "--key", "k", "--crisis", "a,b", "--crisis", "c", "--type", "indicator.shared", "--mode", "both"
     )
     assert args.crisis == ["a", "b", "c"] and args.type == ["indicator.shared"] and args.mode == "both"
-    assert args.url == tail.DEFAULT_URL and args.kind is None and not args.json
+    assert args.url is None and args.kind is None and not args.json
 
 
 def test_lines_are_readable() -> None:

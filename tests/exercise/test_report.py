@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from crisis.cli import main
-from crisis.domain.report import Report
+from crisis.domain.report import Report, render_markdown
 from crisis.exercise import figures, plots, report, svg
 from crisis.exercise.deadlines import Expectation
 from crisis.exercise.figures import Debrief
@@ -208,3 +209,23 @@ def test_the_progress_view_shows_injects_acks_and_the_next_inject() -> None:
     text = console.export_text()
     assert "2/5" in text and "5 received, 3 actions (removed 3)" in text
     assert "change_level at 00:02:00, in 00:0" in text and "EXERCISE x60" in text
+
+
+def test_markdown_reports_escape_html() -> None:
+    hostile = 'Drill <img src=x onerror="alert(1)"> & <script>steal()</script>'
+    for text in (
+        report.to_markdown(Debrief(make_report(hostile), scenario=None)),
+        render_markdown(make_report(hostile)),
+    ):
+        assert "<img" not in text and "<script" not in text
+        assert "&lt;img src=x" in text and "&lt;script&gt;steal()&lt;/script&gt;" in text
+
+
+def test_report_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "drill.md").write_text("an older, world-readable copy")
+    (out / "drill.md").chmod(0o644)
+    for path in report.write(Debrief(make_report(), speed=SPEED), out, "drill"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert "older" not in (out / "drill.md").read_text()

@@ -179,7 +179,7 @@ def test_indicator_files_report_their_own_lines(tmp_path: Path) -> None:
     error = _error(FAST.replace("      by: bka\n", share.format("bad.yaml")), tmp_path)
     assert "bad.yaml:4: value: a pdq value must be" in error
     error = _error(FAST.replace("      by: bka\n", share.format("missing.jsonl")), tmp_path)
-    assert "missing.jsonl: cannot read indicators file" in error
+    assert "missing.jsonl: cannot read the indicators file: no such file" in error
 
 
 @pytest.mark.parametrize("kind", ["md5", "sha1", "sha256", "sha512", "pdq", "url", "tmk", "vpdq"])
