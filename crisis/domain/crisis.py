@@ -104,7 +104,7 @@ class CrisisCreate(BaseModel):
     ) -> list[ActivationCriterion]:
         # A field validator, so that the error names the field; status is declared before criteria.
         if info.data.get("status") is Status.ACTIVATED:
-            _check_criteria(criteria)
+            check_activation_criteria(criteria)
         return criteria
 
     @model_validator(mode="after")
@@ -135,7 +135,7 @@ def _check_activation(status: Status, level: int | None) -> None:
         raise ValueError("only an activated crisis has a level")
 
 
-def _check_criteria(criteria: list[ActivationCriterion]) -> None:
+def check_activation_criteria(criteria: list[ActivationCriterion]) -> None:
     """An activation states which of the protocol's thresholds were met: at least one."""
     if not criteria:
         names = ", ".join(c.value for c in ActivationCriterion)
@@ -252,7 +252,7 @@ def plan(
         # Checked on the request, not in advance(): the log may hold activations from before this rule,
         # and every reader must still fold them as it did then.
         try:
-            _check_criteria(req.criteria)
+            check_activation_criteria(req.criteria)
         except ValueError as exc:
             raise TransitionError("invalid_transition", str(exc)) from exc
     transition = Transition(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from crisis.domain.crisis import Level, OrgName
+from crisis.domain.crisis import Level, OrgName, check_activation_criteria
 from crisis.domain.enums import ActivationCriterion, IndicatorKind, Role, Status, Tlp
 from crisis.domain.indicators import IndicatorIn
 from crisis.exercise.durations import Duration
@@ -90,14 +90,23 @@ class Open(Strict):
     def _level(self) -> Open:
         if (self.status is Status.ACTIVATED) != (self.level is not None):
             raise ValueError("a declared (activated) crisis needs a level; a monitoring one has none")
+        if self.status is Status.ACTIVATED:
+            check_activation_criteria(self.criteria)
         return self
 
 
 class Activate(Strict):
     level: Level
-    criteria: list[ActivationCriterion] = Field(default_factory=list)
+    criteria: list[ActivationCriterion] = Field(default_factory=list, validate_default=True)
     reason: str = ""
     by: OrgName | None = None
+
+    @field_validator("criteria")
+    @classmethod
+    def _criteria(cls, criteria: list[ActivationCriterion]) -> list[ActivationCriterion]:
+        # The domain's rule, checked when the scenario is loaded rather than when the step runs.
+        check_activation_criteria(criteria)
+        return criteria
 
 
 class ChangeLevel(Strict):

@@ -120,9 +120,15 @@ def test_errors_name_file_field_and_line(
         ),
         (
             "    conclude: {reason: over}",
-            "    activate: {level: 1}",
+            "    activate: {level: 1, criteria: [depicts_violence]}",
             "timeline[3].activate",
             "only a monitoring",
+        ),
+        (
+            "    conclude: {reason: over}",
+            "    activate: {level: 1}",
+            "timeline[3].activate.criteria",
+            "at least one criterion",
         ),
         ("    close: {}", "    close: {by: bka}", "timeline[4].close.by", "only a coordinator"),
         ("      by: bka", "      by: nobody", "timeline[1].share.by", "not a participant"),
