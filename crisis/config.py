@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     rate_limit_per_s: float = Field(default=50.0, gt=0)
     rate_limit_burst: int = Field(default=200, ge=1)
     max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    # Deadlines for receiving a request (408 and the connection closed beyond), so a client that drips its
+    # bytes (slowloris) cannot hold a connection: the head from the connection's start or the request's
+    # first byte, the body from the end of the head (a whole 2 MB body then needs >= 200 kB/s).
+    http_head_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    http_body_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_batch: int = Field(default=1000, ge=1)
 
     gateway_max_message_bytes: int = Field(default=65536, ge=1024)

@@ -13,6 +13,8 @@ import structlog
 import uvicorn
 
 from crisis.api.app import create_app
+from crisis.api.problems import BodyLimit
+from crisis.api.transport import deadlines
 from crisis.bus.adapters import open_bus
 from crisis.config import Settings
 from crisis.keys import KeyStore
@@ -62,9 +64,15 @@ async def ledger_running(
 @asynccontextmanager
 async def api_running(settings: Settings, ledger: Ledger, keys: KeyStore) -> AsyncIterator[str]:
     """uvicorn serving the API on settings.api_host:api_port (0 = a free port); yields its URL."""
-    app = create_app(settings, ledger, keys)
+    app = BodyLimit(create_app(settings, ledger, keys), settings.max_body_bytes)
     config = uvicorn.Config(
-        app, host=settings.api_host, port=settings.api_port, log_config=None, access_log=False, lifespan="on"
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        http=deadlines(head_s=settings.http_head_timeout_s, body_s=settings.http_body_timeout_s),
     )
     server = uvicorn.Server(config)
     # _serve, not serve: serve() would take over SIGINT/SIGTERM, which belong to the CLI.

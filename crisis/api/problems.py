@@ -11,8 +11,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crisis.bus.base import PublishError, PublishUnknown
 
@@ -25,6 +27,7 @@ TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Content too large",
     415: "Unsupported media type",
@@ -68,13 +71,44 @@ def _errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     ]
 
 
-def _allowed(request: Request) -> str:
-    """Every method of every route on this path: Starlette's own Allow names only the first route's."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
-            methods.update(route.methods or ())
-    return ", ".join(sorted(methods - {"HEAD"}))
+# The methods a route can be asked about: Allow names those of them some route on the path serves.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed(app: ASGIApp, scope: Scope) -> list[str]:
+    """Every method some route serves on this path: the union over all routes, not the first one's.
+
+    Asked of the router itself (one probe per method), so routers included in routers and routes of any
+    class answer alike, and HEAD appears exactly where a route serves it.
+    """
+    routes = getattr(getattr(app, "router", None), "routes", ())
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+
+
+class BodyLimit:
+    """Answers a declared Content-Length over the limit with a 413 problem, before the app reads a byte.
+
+    FastAPI's `max_body_size` counts what is read (chunked bodies too, answered through the handlers below)
+    but answers a declared length in plain text from outside the app's handlers: this wraps the app and
+    speaks first. The server still drains the unread body, within the transport's body deadline.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = Headers(scope=scope).get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.limit):
+                response = problem_response(413, f"the body exceeds {self.limit} bytes", code="too_large")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:
@@ -96,7 +130,10 @@ def install(app: FastAPI) -> None:
         # Keep the exception's headers: a 405 must say what is Allowed (RFC 9110).
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
-            headers["Allow"] = _allowed(request)
+            headers["Allow"] = ", ".join(allowed(request.app, request.scope))
+        if exc.status_code == 413:  # the body limit, met while reading a body that declared no length
+            limit = request.app.state.settings.max_body_bytes
+            return problem_response(413, f"the body exceeds {limit} bytes", code="too_large")
         return problem_response(exc.status_code, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(PublishUnknown)

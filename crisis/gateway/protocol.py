@@ -16,8 +16,10 @@ has no dot: subscribed, state, gap, closing.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs
 
@@ -30,14 +32,19 @@ PATH: Final = "/v1/stream"
 SUBPROTOCOL: Final = "cloudevents.json"
 
 # Close codes (RFC 6455 section 7.4; 4000-4999 are ours).
-POLICY_VIOLATION: Final = 1008  # no or bad credentials, invalid or forbidden subscription, bad message
-MESSAGE_TOO_BIG: Final = 1009  # sent by websockets itself for a message over max_size
+POLICY_VIOLATION: Final = 1008  # no or bad credentials, invalid or forbidden subscription or message
+MESSAGE_TOO_BIG: Final = 1009  # a message over max_size (sent by websockets itself) or nested too deep
+UNSUPPORTED_DATA: Final = 1003  # a binary message: the stream speaks JSON text only
+INVALID_DATA: Final = 1007  # a text message that is not JSON (websockets sends it for invalid UTF-8)
 GOING_AWAY: Final = 1001  # the gateway is shutting down: reconnect with your cursor
 INTERNAL_ERROR: Final = 1011  # the gateway failed: reconnect with your cursor, nothing is lost
 SLOW_CONSUMER: Final = 4008  # the client fell behind its buffer; the reason carries its last cursor
 TRY_AGAIN_LATER: Final = 1013  # this key already holds its maximum of connections
 
 MAX_REASON_BYTES: Final = 123
+# Client messages are flat (an object of strings and lists of strings: depth 2); deeper ones are refused
+# before decoding, so no message costs the decoder more than one linear scan.
+MAX_DEPTH: Final = 32
 MAX_CRISES: Final = 100
 _MAX_ID = 128
 _QUERY_KEYS = frozenset({"crisis", "type", "kind", "mode", "cursor"})
@@ -47,7 +54,11 @@ E = TypeVar("E", EventType, IndicatorKind)
 
 
 class ProtocolError(ValueError):
-    """A request or message the gateway refuses; the text is safe to show the client."""
+    """A request or message the gateway refuses; the text is safe to show the client, `code` closes it."""
+
+    def __init__(self, message: str, code: int = POLICY_VIOLATION) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,10 +176,14 @@ def parse_query(query: str) -> Subscription:
 
 def parse_message(text: str | bytes) -> Auth | Subscription:
     """A client message: `auth` (first, when no header) or `subscribe`."""
+    if not isinstance(text, str):
+        raise ProtocolError("messages must be JSON text, not binary", UNSUPPORTED_DATA)
+    if too_deep(text):
+        raise ProtocolError(f"messages may nest at most {MAX_DEPTH} levels", MESSAGE_TOO_BIG)
     try:
         obj = json.loads(text)
-    except ValueError as exc:
-        raise ProtocolError("messages must be JSON") from exc
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError("messages must be JSON", INVALID_DATA) from exc
     if not isinstance(obj, dict):
         raise ProtocolError("messages must be JSON objects")
     kind = obj.get("type")
@@ -181,6 +196,21 @@ def parse_message(text: str | bytes) -> Auth | Subscription:
     if kind == "subscribe":
         return _from_mapping({k: v for k, v in obj.items() if k != "type"})
     raise ProtocolError("expected a message of type 'auth' or 'subscribe'")
+
+
+# A JSON string (escapes skipped; an unterminated one runs to the end, so no position is scanned twice).
+_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{}]")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def too_deep(text: str) -> bool:
+    """True when the JSON in `text` opens more than MAX_DEPTH arrays or objects inside one another."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:  # every real message, decided at once
+        return False
+    # Brackets inside strings do not nest; the running sum of the others is the depth (all of it in C).
+    brackets = _BRACKETS.findall(_STRINGS.sub("", text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > MAX_DEPTH
 
 
 def bearer(header: str | None) -> str | None:

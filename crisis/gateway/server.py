@@ -250,7 +250,7 @@ class Gateway:
         try:
             auth = protocol.parse_message(message)
         except ProtocolError as exc:
-            self._close(conn, protocol.POLICY_VIOLATION, str(exc))
+            self._close(conn, exc.code, str(exc))
             return None
         if not isinstance(auth, Auth):
             self._close(conn, protocol.POLICY_VIOLATION, "the first message must be of type 'auth'")
@@ -305,7 +305,7 @@ class Gateway:
                     if reason is not None:
                         raise ProtocolError(reason)
                 except ProtocolError as exc:
-                    self._close(conn, protocol.POLICY_VIOLATION, str(exc))
+                    self._close(conn, exc.code, str(exc))
                     break
                 await _cancel(task)
                 sub.filter = request.filter

@@ -120,7 +120,6 @@ async def test_a_browser_authenticates_with_its_first_message(full_stack: Stack)
     [
         '{"type": "auth", "token": "cb_nope_nope"}',
         '{"type": "subscribe"}',
-        "hello",
         '{"type": "auth", "token": "%(observer)s", "types": ["indicator.shared"]}',
     ],
 )
