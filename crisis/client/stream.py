@@ -30,7 +30,7 @@ log = structlog.get_logger(__name__)
 
 SUBPROTOCOL: Final = Subprotocol("cloudevents.json")
 SLOW_CONSUMER: Final = 4008
-# Close codes after which trying again cannot help: credentials or the subscription were refused.
+# Close codes after which trying again cannot help: credentials, the subscription or a message were refused.
 _REFUSED: Final = frozenset({1003, 1007, 1008, 1009})
 # HTTP answers to the handshake that say the same.
 _REFUSED_HTTP: Final = frozenset({400, 401, 403, 404})
