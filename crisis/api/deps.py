@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 import structlog
 from fastapi import Depends, Header, Request
 
+from crisis.api.idempotency import request_fingerprint, stable_id
 from crisis.api.metrics import ApiMetrics
 from crisis.api.problems import Problem
 from crisis.api.ratelimit import RateLimiter
 from crisis.config import Settings
-from crisis.domain.enums import Role
+from crisis.domain.commands import Write
+from crisis.domain.envelope import utcnow
 from crisis.domain.principal import Principal
 from crisis.keys import KeyStore
 from crisis.ledger import Ledger
+from crisis.orgs import OrgRegistry
 
 
 def get_settings(request: Request) -> Settings:
@@ -84,17 +88,42 @@ def idempotency_key(
     return idempotency_key
 
 
+def get_orgs(request: Request) -> OrgRegistry:
+    orgs: OrgRegistry = request.app.state.orgs
+    return orgs
+
+
+async def get_write(
+    request: Request,
+    principal: Annotated[Principal, Depends(get_principal)],
+    orgs: Annotated[OrgRegistry, Depends(get_orgs)],
+    key: Annotated[str | None, Depends(idempotency_key)],
+) -> Write:
+    """The writer of this request: its key, the time, retry-stable event ids and the request's fingerprint.
+
+    The fingerprint (method, path and canonical JSON body) travels on every event of the write, so any
+    API process, after any restart, recognises the same Idempotency-Key sent with a different request.
+    """
+    fingerprint = None
+    if key is not None:
+        fingerprint = request_fingerprint(
+            principal, key, request.method, request.url.path, await request.body()
+        )
+    return Write(
+        actor=principal,
+        at=utcnow(),
+        ids=partial(stable_id, principal, key),
+        idempotency=fingerprint,
+        registered=orgs.known,
+    )
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LedgerDep = Annotated[Ledger, Depends(ready_ledger)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 KeysDep = Annotated[KeyStore, Depends(get_keys)]
 IdempotencyDep = Annotated[str | None, Depends(idempotency_key)]
-
-
-def require(principal: Principal, *roles: Role, action: str) -> None:
-    if principal.role not in roles:
-        allowed = ", ".join(r.value for r in roles)
-        raise Problem(403, f"a {principal.role} key may not {action} (needs {allowed})", code="forbidden")
+WriteDep = Annotated[Write, Depends(get_write)]
 
 
 def get_metrics(request: Request) -> ApiMetrics:

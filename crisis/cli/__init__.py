@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from crisis.cli import exercise, keys, officer, servers, tail, tools
+from crisis.cli import exercise, keys, officer, orgs, servers, tail, tools
 
 
 def parser() -> argparse.ArgumentParser:
@@ -14,7 +14,7 @@ def parser() -> argparse.ArgumentParser:
         prog="crisis", description="crisis-bus: real-time coordination for online crisis response."
     )
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (servers, keys, officer, tail, exercise, tools):
+    for module in (servers, keys, orgs, officer, tail, exercise, tools):
         module.register(sub)
     return root
 
