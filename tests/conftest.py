@@ -73,6 +73,7 @@ def make_settings(kafka: KafkaTarget, tmp_path: Path) -> Any:
             "kafka_idempotence": kafka.idempotence,
             "kafka_fetch_wait_ms": 10,
             "keys_file": tmp_path / "keys.json",
+            "orgs_file": tmp_path / "orgs.json",
             "api_port": 0,
             "gateway_port": 0,
         }

@@ -1,4 +1,8 @@
-"""Dependencies, declared once as Annotated aliases; tests swap them with dependency_overrides."""
+"""Dependencies, declared once as Annotated aliases; tests swap them with dependency_overrides.
+
+All are `async def`: none blocks (the keys and orgs files are re-read at most once a second), and FastAPI
+runs a plain `def` dependency in its thread pool, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -21,27 +25,27 @@ from crisis.ledger import Ledger
 from crisis.orgs import OrgRegistry
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_ledger(request: Request) -> Ledger:
+async def get_ledger(request: Request) -> Ledger:
     ledger: Ledger = request.app.state.ledger
     return ledger
 
 
-def get_keys(request: Request) -> KeyStore:
+async def get_keys(request: Request) -> KeyStore:
     keys: KeyStore = request.app.state.keys
     return keys
 
 
-def get_limiter(request: Request) -> RateLimiter:
+async def get_limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.limiter
     return limiter
 
 
-def get_principal(
+async def get_principal(
     keys: Annotated[KeyStore, Depends(get_keys)],
     limiter: Annotated[RateLimiter, Depends(get_limiter)],
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
@@ -67,14 +71,14 @@ def get_principal(
     return principal
 
 
-def ready_ledger(ledger: Annotated[Ledger, Depends(get_ledger)]) -> Ledger:
+async def ready_ledger(ledger: Annotated[Ledger, Depends(get_ledger)]) -> Ledger:
     """Reads and writes wait until the state has caught up with the log: no answer from a stale view."""
     if not ledger.caught_up.is_set():
         raise Problem(503, "the service is still reading the event log; retry shortly", code="not_ready")
     return ledger
 
 
-def idempotency_key(
+async def idempotency_key(
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -88,7 +92,7 @@ def idempotency_key(
     return idempotency_key
 
 
-def get_orgs(request: Request) -> OrgRegistry:
+async def get_orgs(request: Request) -> OrgRegistry:
     orgs: OrgRegistry = request.app.state.orgs
     return orgs
 
@@ -126,7 +130,7 @@ IdempotencyDep = Annotated[str | None, Depends(idempotency_key)]
 WriteDep = Annotated[Write, Depends(get_write)]
 
 
-def get_metrics(request: Request) -> ApiMetrics:
+async def get_metrics(request: Request) -> ApiMetrics:
     metrics: ApiMetrics = request.app.state.metrics
     return metrics
 

@@ -114,6 +114,11 @@ def handling_problem(tlp: Tlp, recipients: tuple[str, ...]) -> tuple[str, str] |
     return None
 
 
-def same_audience(a: tuple[Tlp, tuple[str, ...]], b: tuple[Tlp, tuple[str, ...]]) -> bool:
-    """True when two handlings reach exactly the same readers (the label and the set of recipients)."""
-    return a[0] is b[0] and set(a[1]) == set(b[1])
+def same_audience(
+    a: tuple[Tlp, tuple[str, ...]], a_author: str, b: tuple[Tlp, tuple[str, ...]], b_author: str
+) -> bool:
+    """True when two events reach exactly the same readers: the same label and, for RED and AMBER+STRICT,
+    the same organisations once each event's author (who always reads it) is counted in."""
+    if a[0] is not b[0]:
+        return False
+    return not a[0].names_recipients or {a_author, *a[1]} == {b_author, *b[1]}

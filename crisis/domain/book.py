@@ -124,9 +124,8 @@ class CrisisRecord:
         the same audience. None when there is none (the share then stands as its own indicator)."""
         for indicator_id in self.by_identity.get((kind, canonical), ()):
             found = self.indicators[indicator_id]
-            if found.readable_by(reader, self.state.mode) and audience.same_audience(
-                found.handling, handling
-            ):
+            same = audience.same_audience(found.handling, found.data.shared_by, handling, reader.org)
+            if same and found.readable_by(reader, self.state.mode):
                 return indicator_id
         return None
 
@@ -296,7 +295,9 @@ def _indicator_sighted(env: Envelope, data: object, record: CrisisRecord) -> Out
         return rejected("conflict", f"indicator {data.indicator_id} is retracted")
     if (data.kind, data.canonical) != (indicator.data.kind, indicator.data.canonical):
         raise Rejected("malformed", "a sighting names the kind and value of the indicator it repeats")
-    if not audience.same_audience((env.tlp, env.tlprecipients), indicator.handling):
+    if not audience.same_audience(
+        (env.tlp, env.tlprecipients), env.author_org, indicator.handling, indicator.data.shared_by
+    ):
         raise Rejected("handling_mismatch", "a sighting has exactly the audience of the indicator it repeats")
     indicator.sightings.append(Sighting(org=data.sighted_by, at=env.time))
     return Outcome(accepted=True, sighting_of=data.indicator_id)
