@@ -9,7 +9,7 @@ from crisis.api.metrics import ApiMetrics
 from crisis.api.problems import Problem
 from crisis.bus.base import PublishError, PublishUnknown
 from crisis.domain.book import Outcome
-from crisis.domain.commands import DomainError
+from crisis.domain.commands import DomainError, Write
 from crisis.domain.envelope import Envelope
 from crisis.ledger import Ledger
 
@@ -47,6 +47,24 @@ def refusals() -> Iterator[None]:
         yield
     except DomainError as exc:
         raise problem(exc.code, exc.message, **exc.extra) from exc
+
+
+def replay(ledger: Ledger, write: Write) -> list[Envelope] | None:
+    """The events of the first request made with this Idempotency-Key when this request repeats it; None
+    for a new request. The same key with a different request is refused here, before any rule is checked:
+    a retry is answered as the first request was, whatever has happened since, and never by its result."""
+    if write.idempotency is None:
+        return None
+    scope, _, digest = write.idempotency.partition(".")
+    first = ledger.book.requests.get(scope)
+    if first is None:
+        return None
+    if first.digest != digest:
+        raise problem("idempotency_key_reused", REUSED)
+    return first.envelopes
+
+
+REUSED = "this Idempotency-Key was used before with a different request; use a new key for a new request"
 
 
 def raise_for(outcome: Outcome) -> None:

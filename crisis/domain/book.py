@@ -130,6 +130,14 @@ class CrisisRecord:
         return None
 
 
+@dataclass
+class FirstRequest:
+    """The first request made with one Idempotency-Key: its digest and the events it wrote, in order."""
+
+    digest: str
+    envelopes: list[Envelope] = field(default_factory=list)
+
+
 def actor_of(env: Envelope) -> Principal:
     """The writer as the log records it. An unstamped event is read with a sharer's rights (the TLP
     rules still apply to it in full); role rules are checked only against a stamp."""
@@ -142,8 +150,9 @@ class Book:
     def __init__(self) -> None:
         self.crises: dict[str, CrisisRecord] = {}
         self.outcomes: dict[str, Outcome] = {}
-        # Idempotency scope (organisation and key) -> digest of the first request body seen with it.
-        self.requests: dict[str, str] = {}
+        # Idempotency scope (organisation and key) -> the first request seen with it: its digest and its
+        # events, so a retry is answered from the log even when the state has moved on since.
+        self.requests: dict[str, FirstRequest] = {}
 
     def apply(self, env: Envelope) -> Outcome:
         """Fold one event; a repeated event id (a retried write) gets its first verdict, marked duplicate."""
@@ -154,7 +163,7 @@ class Book:
         if outcome is None:
             if env.idempotency is not None:
                 scope, _, digest = env.idempotency.partition(".")
-                self.requests.setdefault(scope, digest)
+                self.requests.setdefault(scope, FirstRequest(digest)).envelopes.append(env)
             try:
                 outcome = self._decide(env)
             except Rejected as exc:
@@ -170,7 +179,7 @@ class Book:
             return None
         scope, _, digest = env.idempotency.partition(".")
         first = self.requests.get(scope)
-        if first is None or first == digest:
+        if first is None or first.digest == digest:
             return None
         return rejected(
             "idempotency_key_reused",

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from crisis.api.deps import LedgerDep, MetricsDep, WriteDep
-from crisis.api.writes import commit, raise_for, refusals
+from crisis.api.writes import commit, raise_for, refusals, replay
 from crisis.domain import commands
 from crisis.domain.enums import ActionOutcome
 from crisis.domain.events import ActionReported
@@ -32,9 +32,9 @@ async def report_action(
 ) -> ActionPublic:
     """Report `received`, `removed`, `blocked`, `not_found`, `disagree` or `no_action`; providers only."""
     with refusals():
-        env = commands.report_action(
-            ledger.book, write, crisis_id, body.indicator_id, body.outcome, body.note
-        )
+        [env] = replay(ledger, write) or [
+            commands.report_action(ledger.book, write, crisis_id, body.indicator_id, body.outcome, body.note)
+        ]
     [outcome] = await commit(ledger, metrics, [env])
     raise_for(outcome)
     # A retry answers with the first report (its time, not this attempt's); retries are rare, so a scan.

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from crisis.api.deps import LedgerDep, MetricsDep, PrincipalDep, WriteDep
-from crisis.api.writes import commit, raise_for, refusals
+from crisis.api.writes import commit, raise_for, refusals, replay
 from crisis.domain import commands
 from crisis.domain.audience import may_read_crisis
 from crisis.domain.crisis import CrisisCreate, CrisisState, TransitionRequest
@@ -33,7 +33,7 @@ async def open_crisis(
 ) -> CrisisPublic:
     """Open a crisis in monitoring, or declare it activated; 201 only once Kafka has the event."""
     with refusals():
-        env = commands.open_crisis(ledger.book, write, body)
+        [env] = replay(ledger, write) or [commands.open_crisis(ledger.book, write, body)]
     [outcome] = await commit(ledger, metrics, [env])
     raise_for(outcome)
     response.headers["Location"] = f"/v1/crises/{env.subject}"
@@ -73,7 +73,7 @@ async def transition(
 ) -> CrisisPublic:
     """Activate, change level, conclude or close; a stale expected_version gets 409."""
     with refusals():
-        env = commands.transition(ledger.book, write, crisis_id, body)
+        [env] = replay(ledger, write) or [commands.transition(ledger.book, write, crisis_id, body)]
     [outcome] = await commit(ledger, metrics, [env])
     raise_for(outcome)
     return CrisisPublic(**ledger.book.crises[crisis_id].state.model_dump(), event_id=env.id)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from crisis.api.deps import LedgerDep, MetricsDep, PrincipalDep, SettingsDep, WriteDep
-from crisis.api.writes import commit, problem, raise_for, refusals
+from crisis.api.writes import commit, problem, raise_for, refusals, replay
 from crisis.domain import commands
 from crisis.domain.book import SHARERS, IndicatorRecord, Outcome
 from crisis.domain.crisis import OrgName
@@ -131,7 +131,9 @@ async def share(
         raise problem("batch_too_large", message)
     valid, errors = check_items(body.indicators)
     with refusals():
-        envelopes = commands.share(ledger.book, write, crisis_id, valid, body.tlp, body.tlprecipients)
+        envelopes = replay(ledger, write) or commands.share(
+            ledger.book, write, crisis_id, valid, body.tlp, body.tlprecipients
+        )
     outcomes = await commit(ledger, metrics, envelopes) if envelopes else []
     results = [_rejected(item) for item in errors]
     results += [_result(i, env, o) for (i, _), env, o in zip(valid, envelopes, outcomes, strict=True)]
@@ -188,7 +190,10 @@ async def retract(
 ) -> IndicatorPublic:
     """Withdraw an indicator: by the organisation that shared it, or a coordinator."""
     with refusals():
-        env = commands.retract(ledger.book, write, crisis_id, indicator_id, body.reason if body else "")
+        reason = body.reason if body else ""
+        [env] = replay(ledger, write) or [
+            commands.retract(ledger.book, write, crisis_id, indicator_id, reason)
+        ]
     [outcome] = await commit(ledger, metrics, [env])
     raise_for(outcome)
     return _public(ledger.book.crises[crisis_id].indicators[indicator_id])
