@@ -16,8 +16,9 @@ import pytest
 from crisis.config import Settings
 from crisis.domain.enums import EventType, Role, Tlp
 from crisis.domain.envelope import Envelope, source_for
+from crisis.keys import KeyStore
 from crisis.orgs import OrgRegistry
-from tests.api.conftest import ORGS, Actors
+from tests.api.conftest import ORGS, Actors, api_processes
 from tests.client.test_tail_and_bot import load_bot
 from tests.conftest import Stack
 from tests.gateway.conftest import client, events
@@ -363,7 +364,7 @@ async def post(
     http: httpx.AsyncClient, key: str, path: str, body: dict[str, Any], status: int | None = None
 ) -> dict[str, Any]:
     r = await http.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
-    expected = status or (201 if path == "/v1/crises" else 200)
+    expected = status or (201 if path.endswith("/v1/crises") else 200)
     assert r.status_code == expected, r.text
     result: dict[str, Any] = r.json()
     return result
@@ -380,3 +381,33 @@ def action_data(indicator_id: str, org: str) -> dict[str, Any]:
         "provider_org": org,
         "at": "2026-03-15T13:40:00Z",
     }
+
+
+async def test_the_same_value_shared_on_two_processes_at_once_leaves_only_ids_that_work(
+    settings: Settings,
+) -> None:
+    store = KeyStore(settings.keys_file)
+    hub, bka, vid = (
+        store.add(org, Role(role))[1]
+        for org, role in [("hub", "coordinator"), ("bka", "authority"), ("vidshare", "provider")]
+    )
+    with api_processes(settings, 2) as processes:
+        urls = [p.url for p in processes]
+        async with httpx.AsyncClient(timeout=30) as http:
+            crisis = await post(
+                http, hub, f"{urls[0]}/v1/crises", {"title": "Attack", **ACTIVATED}, status=201
+            )
+            cid = crisis["id"]
+            for n in range(5):
+                value = {"indicators": [{"kind": "md5", "value": f"{n}" * 32}]}
+                answers = await asyncio.gather(
+                    *(
+                        post(http, key, f"{url}/v1/crises/{cid}/indicators", value)
+                        for url, key in zip(urls, (hub, bka), strict=True)
+                    )
+                )
+                for answer in answers:
+                    [item] = answer["items"]
+                    assert item["status"] in ("created", "sighting"), item
+                    ack = {"indicator_id": item["indicator_id"], "outcome": "received"}
+                    await post(http, vid, f"{urls[n % 2]}/v1/crises/{cid}/actions", ack, status=201)
