@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     publish_timeout_s: float = Field(default=8.0, gt=0)
 
     keys_file: Path = Path(".crisis/keys.json")
+    # The registry of organisations (`crisis orgs`); none until the file exists.
+    orgs_file: Path = Path(".crisis/orgs.json")
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)

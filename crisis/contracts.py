@@ -38,11 +38,26 @@ def event_schema(event_type: EventType) -> dict[str, Any]:
     return envelope
 
 
+SUMMARIES: dict[EventType, str] = {
+    EventType.CRISIS_OPENED: "A crisis opened in monitoring (early warning).",
+    EventType.CRISIS_ACTIVATED: "A crisis activated at a level, with the criteria met.",
+    EventType.CRISIS_LEVEL_CHANGED: "An activated crisis moved to another level.",
+    EventType.CRISIS_CONCLUDED: "A crisis stood down; late indicators are still accepted.",
+    EventType.CRISIS_CLOSED: "A crisis closed after its debrief; nothing more is accepted.",
+    EventType.INDICATOR_SHARED: "A new indicator; `data.indicator_id` is the id to acknowledge.",
+    EventType.INDICATOR_SIGHTED: "An indicator shared again within the same audience; `data.indicator_id` "
+    "names the existing indicator (the id to acknowledge), `data.sighted_by` who saw it again.",
+    EventType.INDICATOR_RETRACTED: "An indicator withdrawn by its sharer or a coordinator.",
+    EventType.ACTION_REPORTED: "A provider's receipt or outcome for one indicator.",
+}
+
+
 def asyncapi(topic: str = "crisis.events") -> dict[str, Any]:
     messages = {
         t.name.lower(): {
             "name": t.value,
             "title": t.value,
+            "summary": SUMMARIES[t],
             "contentType": "application/json",
             "payload": {"$ref": f"./{t.value}.json"},
         }
@@ -54,7 +69,8 @@ def asyncapi(topic: str = "crisis.events") -> dict[str, Any]:
         "info": {
             "title": "crisis-bus events",
             "version": __version__,
-            "description": "Crisis events as CloudEvents 1.0 with the extensions tlp and mode. On Kafka in "
+            "description": "Crisis events as CloudEvents 1.0 with the extensions tlp, tlprecipients, mode, "
+            "role (the writing key's role) and idempotency (a retried request's fingerprint). On Kafka in "
             "binary content mode (ce_ headers, key = crisis id); on the WebSocket stream in structured mode "
             "with a resumable cursor.",
         },

@@ -101,7 +101,9 @@ class Ledger:
         futures: dict[str, asyncio.Future[Outcome]] = {}
         fresh = []
         for env in envelopes:
-            known = self.book.outcomes.get(env.id)
+            # A reused Idempotency-Key is refused before publishing: the first request's fingerprint is
+            # in the folded log, whichever process took it.
+            known = self.book.reused_key(env) or self.book.outcomes.get(env.id)
             if known is not None:
                 futures[env.id] = loop.create_future()
                 futures[env.id].set_result(known)

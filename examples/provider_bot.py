@@ -3,7 +3,9 @@
     export CRISIS_KEY=cb_...          # a provider key: crisis keys add --org vidshare --role provider
     python examples/provider_bot.py   # CRISIS_API_URL / CRISIS_STREAM_URL, or --api / --stream
 
-The one-hour clock runs from `indicator.shared` to this bot's `received`, then to its outcome. The cursor
+The one-hour clock runs from `indicator.shared` to this bot's `received`, then to its outcome. A sighting
+(`indicator.sighted`, the same indicator shared again) names the existing indicator and is acknowledged
+like it; an acknowledgement the API refuses is printed as refused, never as done. The cursor
 is saved after each indicator (--state), so a restarted bot continues exactly where it stopped; reports
 carry an Idempotency-Key made from the indicator and the outcome, so a repeat never makes a second one.
 The HTTP calls go through `crisis.client.AsyncClient`, with the project's one retry policy (429 and 503
@@ -20,7 +22,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from crisis.client import ApiError, AsyncClient, Message, stream
+from crisis.client import INDICATOR_EVENTS, ApiError, AsyncClient, Message, stream
 from crisis.endpoints import DEFAULT_API_URL, DEFAULT_STREAM_URL, api_url, stream_url
 
 Decide = Callable[[Message], Awaitable[tuple[str, str]]]
@@ -70,14 +72,17 @@ async def run(
     async with (
         AsyncClient(api, key, timeout=15) as http,
         stream(
-            stream_url(stream_at), key, types=["indicator.shared"], kinds=kinds, mode=mode, cursor=cursor
+            stream_url(stream_at), key, types=INDICATOR_EVENTS, kinds=kinds, mode=mode, cursor=cursor
         ) as events,
     ):
         async for event in events:
-            await report(http, event, "received")
+            received = await report(http, event, "received")
             outcome, note = await act(event)
-            await report(http, event, outcome, note)
-            print(f"{event.subject} {event.data.get('kind')} {event.data['indicator_id']}: {outcome}")
+            status = await report(http, event, outcome, note)
+            done = outcome if received < 300 and status < 300 else f"{outcome} NOT recorded ({status})"
+            print(
+                f"{event.subject} {event.type} {event.data.get('kind')} {event.data['indicator_id']}: {done}"
+            )
             if state is not None and event.cursor:
                 await asyncio.to_thread(state.write_text, event.cursor)
             handled += 1

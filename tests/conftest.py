@@ -95,6 +95,7 @@ def make_settings(adapter: str, request: pytest.FixtureRequest, tmp_path: Path) 
             "kafka_partitions": 3,
             "kafka_fetch_wait_ms": 10,
             "keys_file": tmp_path / "keys.json",
+            "orgs_file": tmp_path / "orgs.json",
             "api_port": 0,
             "gateway_port": 0,
         }

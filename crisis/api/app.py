@@ -18,6 +18,7 @@ from crisis.api.routes import actions, console, crises, indicators, ops, report
 from crisis.config import Settings
 from crisis.keys import KeyStore
 from crisis.ledger import Ledger
+from crisis.orgs import OrgRegistry
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
     app.state.settings = settings
     app.state.ledger = ledger
     app.state.keys = keys
+    app.state.orgs = OrgRegistry(settings.orgs_file)
     app.state.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.metrics = metrics = ApiMetrics(ledger)
     problems.install(app)

@@ -1,50 +1,58 @@
-"""Dependencies, declared once as Annotated aliases; tests swap them with dependency_overrides."""
+"""Dependencies, declared once as Annotated aliases; tests swap them with dependency_overrides.
+
+All are `async def`: none blocks (the keys and orgs files are re-read at most once a second), and FastAPI
+runs a plain `def` dependency in its thread pool, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 import structlog
 from fastapi import Depends, Header, Request
 
+from crisis.api.idempotency import request_fingerprint, stable_id
 from crisis.api.metrics import ApiMetrics
 from crisis.api.problems import Problem
 from crisis.api.ratelimit import RateLimiter
 from crisis.config import Settings
-from crisis.domain.enums import Role
+from crisis.domain.commands import Write
+from crisis.domain.envelope import utcnow
 from crisis.domain.principal import Principal
 from crisis.keys import KeyStore
 from crisis.ledger import Ledger
+from crisis.orgs import OrgRegistry
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_ledger(request: Request) -> Ledger:
+async def get_ledger(request: Request) -> Ledger:
     ledger: Ledger = request.app.state.ledger
     return ledger
 
 
-def get_keys(request: Request) -> KeyStore:
+async def get_keys(request: Request) -> KeyStore:
     keys: KeyStore = request.app.state.keys
     return keys
 
 
-def get_limiter(request: Request) -> RateLimiter:
+async def get_limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.limiter
     return limiter
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     keys: Annotated[KeyStore, Depends(get_keys)],
     limiter: Annotated[RateLimiter, Depends(get_limiter)],
+    metrics: Annotated[ApiMetrics, Depends(get_metrics)],
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
     """The caller, from `Authorization: Bearer <key>`; 401 for a missing, unknown, expired or revoked key."""
-    metrics = get_metrics(request)
     if not authorization:
         metrics.auth_failed(request, "missing")
         raise Problem(401, "send an API key as 'Authorization: Bearer <key>'", code="unauthenticated")
@@ -69,14 +77,14 @@ def get_principal(
     return principal
 
 
-def ready_ledger(ledger: Annotated[Ledger, Depends(get_ledger)]) -> Ledger:
+async def ready_ledger(ledger: Annotated[Ledger, Depends(get_ledger)]) -> Ledger:
     """Reads and writes wait until the state has caught up with the log: no answer from a stale view."""
     if not ledger.caught_up.is_set():
         raise Problem(503, "the service is still reading the event log; retry shortly", code="not_ready")
     return ledger
 
 
-def idempotency_key(
+async def idempotency_key(
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -90,20 +98,45 @@ def idempotency_key(
     return idempotency_key
 
 
+async def get_orgs(request: Request) -> OrgRegistry:
+    orgs: OrgRegistry = request.app.state.orgs
+    return orgs
+
+
+async def get_write(
+    request: Request,
+    principal: Annotated[Principal, Depends(get_principal)],
+    orgs: Annotated[OrgRegistry, Depends(get_orgs)],
+    key: Annotated[str | None, Depends(idempotency_key)],
+) -> Write:
+    """The writer of this request: its key, the time, retry-stable event ids and the request's fingerprint.
+
+    The fingerprint (method, path and canonical JSON body) travels on every event of the write, so any
+    API process, after any restart, recognises the same Idempotency-Key sent with a different request.
+    """
+    fingerprint = None
+    if key is not None:
+        fingerprint = request_fingerprint(
+            principal, key, request.method, request.url.path, await request.body()
+        )
+    return Write(
+        actor=principal,
+        at=utcnow(),
+        ids=partial(stable_id, principal, key),
+        idempotency=fingerprint,
+        registered=orgs.known,
+    )
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LedgerDep = Annotated[Ledger, Depends(ready_ledger)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 KeysDep = Annotated[KeyStore, Depends(get_keys)]
 IdempotencyDep = Annotated[str | None, Depends(idempotency_key)]
+WriteDep = Annotated[Write, Depends(get_write)]
 
 
-def require(principal: Principal, *roles: Role, action: str) -> None:
-    if principal.role not in roles:
-        allowed = ", ".join(r.value for r in roles)
-        raise Problem(403, f"a {principal.role} key may not {action} (needs {allowed})", code="forbidden")
-
-
-def get_metrics(request: Request) -> ApiMetrics:
+async def get_metrics(request: Request) -> ApiMetrics:
     metrics: ApiMetrics = request.app.state.metrics
     return metrics
 

@@ -1,59 +1,83 @@
-"""What every write route shares: stable ids for retries, readable crises, verdicts as HTTP answers."""
+"""What every route shares: domain refusals and fold verdicts as HTTP answers, and the counted commit."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from crisis.api.metrics import ApiMetrics
 from crisis.api.problems import Problem
 from crisis.bus.base import PublishError, PublishUnknown
-from crisis.domain.audience import may_read_crisis
-from crisis.domain.book import CrisisRecord, Outcome
+from crisis.domain.book import Outcome
+from crisis.domain.commands import DomainError, Write
 from crisis.domain.envelope import Envelope
-from crisis.domain.principal import Principal
 from crisis.ledger import Ledger
 
-_NAMESPACE = uuid.UUID("5b0e1f7c-6c1d-4b8e-9a51-2f1c0c8e6a10")
-
-# A verdict that is not "accepted" becomes this HTTP status.
-_STATUS = {
+# A refusal (by a command or by the fold) becomes this HTTP status; anything unlisted is a 409.
+STATUS = {
+    "forbidden": 403,
+    "not_found": 404,
+    "unknown_crisis": 404,
+    "unknown_indicator": 404,
     "stale_version": 409,
     "invalid_transition": 409,
     "conflict": 409,
     "crisis_closed": 409,
-    "unknown_crisis": 404,
-    "unknown_indicator": 404,
     "mode_mismatch": 409,
+    "batch_too_large": 413,
     "malformed": 422,
+    "handling_mismatch": 422,
+    "tlp_wider_than_crisis": 422,
+    "recipients_required": 422,
+    "recipients_forbidden": 422,
+    "recipients_outside_crisis": 422,
+    "unknown_org": 422,
+    "idempotency_key_reused": 422,
 }
 
 
-def stable_id(principal: Principal, idempotency_key: str | None, *parts: object) -> str:
-    """A random id, or, with an Idempotency-Key, the same id on every retry of the same request."""
-    if idempotency_key is None:
-        return str(uuid.uuid4())
-    name = ":".join([principal.org, idempotency_key, *map(str, parts)])
-    return str(uuid.uuid5(_NAMESPACE, name))
+def problem(code: str, message: str, **extra: object) -> Problem:
+    return Problem(STATUS.get(code, 409), message, code=code, **extra)
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Turn a command's DomainError into its problem+json answer."""
+    try:
+        yield
+    except DomainError as exc:
+        raise problem(exc.code, exc.message, **exc.extra) from exc
+
+
+def replay(ledger: Ledger, write: Write) -> list[Envelope] | None:
+    """The events of the first request made with this Idempotency-Key when this request repeats it; None
+    for a new request. The same key with a different request is refused here, before any rule is checked:
+    a retry is answered as the first request was, whatever has happened since, and never by its result."""
+    if write.idempotency is None:
+        return None
+    scope, _, digest = write.idempotency.partition(".")
+    first = ledger.book.requests.get(scope)
+    if first is None:
+        return None
+    if first.digest != digest:
+        raise problem("idempotency_key_reused", REUSED)
+    return first.envelopes
+
+
+REUSED = "this Idempotency-Key was used before with a different request; use a new key for a new request"
 
 
 def raise_for(outcome: Outcome) -> None:
     if not outcome.accepted:
-        raise Problem(_STATUS.get(outcome.code, 409), outcome.message, code=outcome.code)
-
-
-def crisis_for(ledger: Ledger, principal: Principal, crisis_id: str) -> CrisisRecord:
-    """The crisis if it exists and the caller may read it; 404 otherwise (no hint that it exists)."""
-    record = ledger.book.crises.get(crisis_id)
-    if record is None or not may_read_crisis(principal, record.state):
-        raise Problem(404, f"no crisis {crisis_id}", code="not_found")
-    if not principal.may_touch_mode(record.state.mode):
-        raise Problem(404, f"no crisis {crisis_id}", code="not_found")
-    return record
+        raise problem(outcome.code, outcome.message)
 
 
 async def commit(ledger: Ledger, metrics: ApiMetrics, envelopes: Sequence[Envelope]) -> list[Outcome]:
-    """`ledger.write`, counted: events Kafka acknowledged, writes it refused or left unknown."""
+    """`ledger.write`, counted: events Kafka acknowledged, writes it refused or left unknown.
+
+    A reused Idempotency-Key is answered before anything is published (the ledger knows the first
+    request's fingerprint from the log), and also by the fold when two processes race.
+    """
     try:
         outcomes = await ledger.write(envelopes)
     except PublishUnknown:
@@ -62,5 +86,8 @@ async def commit(ledger: Ledger, metrics: ApiMetrics, envelopes: Sequence[Envelo
     except PublishError:
         metrics.publish_failures.labels("refused").inc()
         raise
+    for outcome in outcomes:
+        if outcome.code == "idempotency_key_reused":
+            raise_for(outcome)
     metrics.published.inc(len(envelopes))
     return outcomes

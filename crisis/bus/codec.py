@@ -49,6 +49,11 @@ class _Outgoing:
         }
         if env.tlprecipients:
             attributes["tlprecipients"] = ",".join(env.tlprecipients)
+        # Extension attributes only when set: events written before they existed decode unchanged.
+        if env.role is not None:
+            attributes["role"] = str(env.role)
+        if env.idempotency is not None:
+            attributes["idempotency"] = env.idempotency
         return attributes
 
     def get_extension(self, name: str) -> Any:

@@ -34,12 +34,34 @@ def _store(args: argparse.Namespace) -> KeyStore:
     return KeyStore(path)
 
 
+def _register(args: argparse.Namespace, store: KeyStore) -> bool:
+    """A key names a registered organisation: an unknown one is registered, and said so, when a registry
+    exists (`crisis up` creates it); without a registry every organisation name is accepted."""
+    from pydantic import ValidationError
+
+    from crisis.config import Settings
+    from crisis.orgs import OrgRegistry
+
+    registry = OrgRegistry(args.orgs_file or Settings().orgs_file)
+    if not registry.exists or registry.known(args.org):
+        return True
+    try:
+        registry.add(args.org, label=f"registered with a key in {store.path}")
+    except ValidationError as exc:
+        print(f"error: {exc.errors()[0]['msg']} (org {args.org!r})", file=sys.stderr)
+        return False
+    print(f"registered organisation {args.org} in {registry.path}", file=sys.stderr)
+    return True
+
+
 def _add(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from crisis.domain.envelope import utcnow
 
     store = _store(args)
+    if not _register(args, store):
+        return 2
     expires = utcnow() + args.expires_in if args.expires_in else None
     try:
         record, key = store.add(
@@ -90,6 +112,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--expires-in", type=parse_duration, help="e.g. 90d, 12h")
     add.add_argument("--exercise-only", action="store_true", help="an exercise controller's key")
     add.add_argument("--label", default="")
+    add.add_argument("--orgs-file", type=Path, help="organisations registry (default: CRISIS_ORGS_FILE)")
     add.set_defaults(run=_add)
 
     keys.add_parser("list", parents=[common], help="list keys (never the keys themselves)").set_defaults(

@@ -18,6 +18,7 @@ from crisis.config import Settings
 from crisis.domain.enums import Role
 from crisis.keys import KeyStore
 from crisis.logging import configure_logging
+from crisis.orgs import OrgRegistry
 from crisis.runtime import StartupError, stack
 
 log = structlog.get_logger(__name__)
@@ -67,6 +68,7 @@ def _first_key(settings: Settings) -> str | None:
     store = KeyStore(settings.keys_file)
     if store.list():
         return None
+    OrgRegistry(settings.orgs_file).add("local-hub", label="created by crisis up")
     _, key = store.add("local-hub", Role.COORDINATOR, label="created by crisis up")
     return key
 

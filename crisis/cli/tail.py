@@ -52,6 +52,8 @@ def _what(message: Message) -> str:
         value = str(data.get("canonical", ""))
         value = value if len(value) <= 72 else value[:69] + "..."
         return f"{data.get('kind')} {value}  by {data.get('shared_by')}  [{_short(data.get('indicator_id'))}]"
+    if message.type == "indicator.sighted":
+        return f"{data.get('kind')} again by {data.get('sighted_by')}  [{_short(data.get('indicator_id'))}]"
     if message.type == "indicator.retracted":
         return f"[{_short(data.get('indicator_id'))}] retracted by {data.get('retracted_by')}"
     if message.type == "action.reported":

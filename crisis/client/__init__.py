@@ -4,9 +4,10 @@ Where the servers are (`CRISIS_API_URL`, `CRISIS_STREAM_URL`) is read by `crisis
 """
 
 from crisis.client.http import ApiError, AsyncClient, Client, Unreachable
-from crisis.client.stream import Message, Stream, StreamRefused, StreamUnavailable, stream
+from crisis.client.stream import INDICATOR_EVENTS, Message, Stream, StreamRefused, StreamUnavailable, stream
 
 __all__ = [
+    "INDICATOR_EVENTS",
     "ApiError",
     "AsyncClient",
     "Client",

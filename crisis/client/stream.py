@@ -1,6 +1,6 @@
 """The live stream as an async iterator: reconnects with backoff and jitter, resumes from its cursor, dedupes.
 
-    async with stream("ws://127.0.0.1:8001/v1/stream", key, types=["indicator.shared"]) as events:
+    async with stream("ws://127.0.0.1:8001/v1/stream", key, types=INDICATOR_EVENTS) as events:
         async for event in events:
             handle(event)            # then persist event.cursor to resume there after a restart
 
@@ -47,6 +47,11 @@ class StreamRefused(Exception):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+# The events a provider acts on: a new indicator, and the same one shared again (a sighting). Both carry
+# `data.indicator_id`, the id to acknowledge: for a sighting, the existing indicator's.
+INDICATOR_EVENTS: Final = ("indicator.shared", "indicator.sighted")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,8 @@
-"""Who may receive what: the one implementation of role, TLP 2.0 and mode rules for every read path."""
+"""Who may receive what: the one implementation of role, TLP 2.0 and mode rules for every read path.
+
+The fold (what may be written), the routes and the report (what may be answered) and the gateway (what
+may be delivered) all ask these functions; none of them restates a rule.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +44,20 @@ def may_read_event(principal: Principal, env: Envelope) -> bool:
     )
 
 
+def may_read_indicator(
+    principal: Principal, *, tlp: Tlp, recipients: tuple[str, ...], shared_by: str, mode: Mode
+) -> bool:
+    """The rule applied to one indicator as it stands (its own TLP, its sharer as the author)."""
+    return may_read(
+        principal,
+        type=EventType.INDICATOR_SHARED,
+        tlp=tlp,
+        mode=mode,
+        author_org=shared_by,
+        recipients=recipients,
+    )
+
+
 def may_read_crisis(principal: Principal, state: CrisisState) -> bool:
     """The rule applied to a crisis's current state (its creator counts as the author)."""
     return may_read(
@@ -66,3 +84,41 @@ def follow_up_recipients(tlp: Tlp, recipients: tuple[str, ...], author_org: str)
     if not tlp.names_recipients:
         return ()
     return tuple(dict.fromkeys((*recipients, author_org)))
+
+
+def crisis_recipients(state: CrisisState) -> tuple[str, ...]:
+    """The organisations named on a crisis's own events: its recipients and, always, its declarer.
+
+    A later status change is written by some coordinator who may not be the declarer; naming the declarer
+    keeps the organisation that declared a RED crisis inside it whoever acts next.
+    """
+    if not state.tlp.names_recipients:
+        return ()
+    return tuple(dict.fromkeys((*state.tlprecipients, state.created_by)))
+
+
+def within_crisis(state: CrisisState, recipients: tuple[str, ...]) -> tuple[str, ...]:
+    """Recipients that lie outside the crisis's audience (none when the crisis names no recipients)."""
+    if not state.tlp.names_recipients:
+        return ()
+    audience = {*state.tlprecipients, state.created_by}
+    return tuple(r for r in recipients if r not in audience)
+
+
+def handling_problem(tlp: Tlp, recipients: tuple[str, ...]) -> tuple[str, str] | None:
+    """Why a TLP label and its recipients do not fit together: (code, message), or None when they do."""
+    if tlp.names_recipients and not recipients:
+        return "recipients_required", f"TLP:{tlp.upper()} needs at least one recipient organisation"
+    if recipients and not tlp.names_recipients:
+        return "recipients_forbidden", f"TLP:{tlp.upper()} names no recipients"
+    return None
+
+
+def same_audience(
+    a: tuple[Tlp, tuple[str, ...]], a_author: str, b: tuple[Tlp, tuple[str, ...]], b_author: str
+) -> bool:
+    """True when two events reach exactly the same readers: the same label and, for RED and AMBER+STRICT,
+    the same organisations once each event's author (who always reads it) is counted in."""
+    if a[0] is not b[0]:
+        return False
+    return not a[0].names_recipients or {a_author, *a[1]} == {b_author, *b[1]}

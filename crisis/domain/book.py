@@ -1,8 +1,21 @@
-"""The fold of the event log into crisis state.
+"""The fold of the event log into crisis state, and the write rules every event must pass.
 
 Every reader (each API process, each gateway) applies the same log in the same order with these rules,
 so all of them reach the same verdict on every event: this is what makes "a stale version gets 409" hold
 across processes. A writer publishes, then waits for its own reader to fold the event and learns the verdict.
+
+The rules here are the ones no path may bypass: a route, the CLI, an exercise, a second API process or a
+record written by hand all meet them. Checks that need more than the log (is an organisation registered?)
+belong to the commands (crisis.domain.commands), which build the events in the first place.
+
+Role rules read the `role` the API stamps on each event from the authenticated key. Events without a stamp
+(written before it existed, or by test fixtures) are judged on everything else; the sharer of an indicator
+is the only organisation that may retract it without a coordinator's stamp.
+
+Two API processes may each publish `indicator.shared` for the same value before either has folded the
+other's event. The fold keeps both as distinct indicators: each writer has answered "created" with its own
+id, every subscriber has received that id, and acknowledgements of either id work. Only a share folded
+after an equal, readable indicator exists is written as `indicator.sighted` (the commands decide that).
 """
 
 from __future__ import annotations
@@ -12,8 +25,9 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from crisis.domain.crisis import CrisisState, TransitionError, advance
-from crisis.domain.enums import Status, Tlp
+from crisis.domain import audience
+from crisis.domain.crisis import CrisisState, TransitionError, advance, may_open, may_transition
+from crisis.domain.enums import EventType, Mode, Role, Status, Tlp
 from crisis.domain.envelope import Envelope
 from crisis.domain.events import (
     EVENT_DATA,
@@ -21,7 +35,11 @@ from crisis.domain.events import (
     CrisisChanged,
     IndicatorRetracted,
     IndicatorShared,
+    IndicatorSighted,
 )
+from crisis.domain.principal import Principal
+
+SHARERS = frozenset({Role.COORDINATOR, Role.AUTHORITY, Role.PROVIDER})
 
 
 @dataclass(frozen=True)
@@ -46,6 +64,15 @@ def rejected(code: str, message: str) -> Outcome:
     return Outcome(accepted=False, code=code, message=message)
 
 
+class Rejected(Exception):
+    """Raised inside the fold's rules; becomes a rejected Outcome."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 @dataclass(frozen=True)
 class Sighting:
     org: str
@@ -61,14 +88,60 @@ class IndicatorRecord:
     sightings: list[Sighting] = field(default_factory=list)
     retracted: bool = False
 
+    @property
+    def handling(self) -> tuple[Tlp, tuple[str, ...]]:
+        return self.tlp, self.tlprecipients
+
+    def readable_by(self, principal: Principal, mode: Mode) -> bool:
+        return audience.may_read_indicator(
+            principal,
+            tlp=self.tlp,
+            recipients=self.tlprecipients,
+            shared_by=self.data.shared_by,
+            mode=mode,
+        )
+
+    @property
+    def follow_up_recipients(self) -> tuple[str, ...]:
+        """Who an action on, or the retraction of, this indicator is addressed to."""
+        return audience.follow_up_recipients(self.tlp, self.tlprecipients, self.data.shared_by)
+
 
 @dataclass
 class CrisisRecord:
     state: CrisisState
     timeline: list[Envelope] = field(default_factory=list)
     indicators: dict[str, IndicatorRecord] = field(default_factory=dict)
-    by_identity: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (kind, canonical) -> live indicators with that value, oldest first: one per audience as a rule,
+    # more when two processes shared the same value at the same moment (see the module docstring).
+    by_identity: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     actions: list[tuple[Envelope, ActionReported]] = field(default_factory=list)
+
+    def repeat_of(
+        self, kind: str, canonical: str, reader: Principal, handling: tuple[Tlp, tuple[str, ...]]
+    ) -> str | None:
+        """The live indicator a new share of this value merges into: one `reader` may read, with exactly
+        the same audience. None when there is none (the share then stands as its own indicator)."""
+        for indicator_id in self.by_identity.get((kind, canonical), ()):
+            found = self.indicators[indicator_id]
+            same = audience.same_audience(found.handling, found.data.shared_by, handling, reader.org)
+            if same and found.readable_by(reader, self.state.mode):
+                return indicator_id
+        return None
+
+
+@dataclass
+class FirstRequest:
+    """The first request made with one Idempotency-Key: its digest and the events it wrote, in order."""
+
+    digest: str
+    envelopes: list[Envelope] = field(default_factory=list)
+
+
+def actor_of(env: Envelope) -> Principal:
+    """The writer as the log records it. An unstamped event is read with a sharer's rights (the TLP
+    rules still apply to it in full); role rules are checked only against a stamp."""
+    return Principal(org=env.author_org, role=env.role or Role.PROVIDER, key_id="")
 
 
 class Book:
@@ -77,17 +150,41 @@ class Book:
     def __init__(self) -> None:
         self.crises: dict[str, CrisisRecord] = {}
         self.outcomes: dict[str, Outcome] = {}
+        # Idempotency scope (organisation and key) -> the first request seen with it: its digest and its
+        # events, so a retry is answered from the log even when the state has moved on since.
+        self.requests: dict[str, FirstRequest] = {}
 
     def apply(self, env: Envelope) -> Outcome:
         """Fold one event; a repeated event id (a retried write) gets its first verdict, marked duplicate."""
         earlier = self.outcomes.get(env.id)
         if earlier is not None:
             return replace(earlier, duplicate=True)
-        outcome = self._decide(env)
+        outcome = self.reused_key(env)
+        if outcome is None:
+            if env.idempotency is not None:
+                scope, _, digest = env.idempotency.partition(".")
+                self.requests.setdefault(scope, FirstRequest(digest)).envelopes.append(env)
+            try:
+                outcome = self._decide(env)
+            except Rejected as exc:
+                outcome = rejected(exc.code, exc.message)
         self.outcomes[env.id] = outcome
         if outcome.accepted and env.subject in self.crises:
             self.crises[env.subject].timeline.append(env)
         return outcome
+
+    def reused_key(self, env: Envelope) -> Outcome | None:
+        """The verdict for an Idempotency-Key already used with a different request body, else None."""
+        if env.idempotency is None:
+            return None
+        scope, _, digest = env.idempotency.partition(".")
+        first = self.requests.get(scope)
+        if first is None or first.digest == digest:
+            return None
+        return rejected(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used before with a different request; use a new key for a new request",
+        )
 
     def _decide(self, env: Envelope) -> Outcome:
         try:
@@ -103,12 +200,7 @@ class Book:
             return rejected("unknown_crisis", f"no crisis {env.subject}")
         if env.mode is not record.state.mode:
             return rejected("mode_mismatch", f"crisis {env.subject} is a {record.state.mode} crisis")
-        if isinstance(data, IndicatorShared):
-            return _indicator_shared(env, data, record)
-        if isinstance(data, IndicatorRetracted):
-            return _indicator_retracted(data, record)
-        assert isinstance(data, ActionReported)
-        return _action_reported(env, data, record)
+        return _INDICATOR_RULES[env.type](env, data, record)
 
     def _crisis_changed(self, env: Envelope, data: CrisisChanged, record: CrisisRecord | None) -> Outcome:
         if data.crisis.id != env.subject:
@@ -116,10 +208,14 @@ class Book:
         if record is None:
             if data.expected_version != 0 or data.crisis.version != 1:
                 return rejected("unknown_crisis", f"no crisis {env.subject}")
+            _check_opening(env, data)
             self.crises[env.subject] = CrisisRecord(state=data.crisis)
             return ACCEPTED
         if data.expected_version == 0:
             return rejected("conflict", f"crisis {env.subject} exists already")
+        _check_crisis_handling(env, record.state)
+        if env.role is not None and not may_transition(actor_of(env)):
+            raise Rejected("forbidden", f"a {env.role} key may not change a crisis's status")
         try:
             record.state = advance(record.state, data.transition, data.expected_version)
         except TransitionError as exc:
@@ -127,42 +223,150 @@ class Book:
         return ACCEPTED
 
 
-def _indicator_shared(env: Envelope, data: IndicatorShared, record: CrisisRecord) -> Outcome:
+def _check_opening(env: Envelope, data: CrisisChanged) -> None:
+    state = data.crisis
+    if state.created_by != env.author_org:
+        raise Rejected("forbidden", "a crisis is created by the organisation that writes it")
+    if env.role is not None and not may_open(actor_of(env), state.status):
+        raise Rejected("forbidden", f"a {env.role} key may not open a crisis as {state.status}")
+    problem = audience.handling_problem(state.tlp, state.tlprecipients)
+    if problem is not None:
+        raise Rejected(*problem)
+    _check_crisis_handling(env, state)
+
+
+def _check_crisis_handling(env: Envelope, state: CrisisState) -> None:
+    """A crisis's events carry its own label and reach its audience, declarer included."""
+    declarer = state.created_by
+    named = set(env.tlprecipients) - {declarer}
+    if env.tlp is not state.tlp or named != set(state.tlprecipients) - {declarer}:
+        raise Rejected("handling_mismatch", "a crisis event must carry the crisis's TLP and recipients")
+    if state.tlp.names_recipients and env.author_org != declarer and declarer not in env.tlprecipients:
+        raise Rejected("handling_mismatch", "a crisis event must name the crisis's declarer")
+
+
+def _check_reader(env: Envelope, record: CrisisRecord) -> None:
+    if not audience.may_read_crisis(actor_of(env), record.state):
+        raise Rejected("unknown_crisis", f"no crisis {env.subject}")
+
+
+def _check_role(env: Envelope, roles: frozenset[Role], action: str) -> None:
+    if env.role is not None and env.role not in roles:
+        raise Rejected("forbidden", f"a {env.role} key may not {action}")
+
+
+def _check_indicator_handling(env: Envelope, record: CrisisRecord) -> None:
+    crisis = record.state
+    if audience.is_wider(env.tlp, crisis.tlp):
+        raise Rejected(
+            "tlp_wider_than_crisis",
+            f"TLP:{env.tlp.upper()} is wider than the crisis's TLP:{crisis.tlp.upper()}",
+        )
+    problem = audience.handling_problem(env.tlp, env.tlprecipients)
+    if problem is not None:
+        raise Rejected(*problem)
+    outside = audience.within_crisis(crisis, env.tlprecipients)
+    if outside:
+        raise Rejected(
+            "recipients_outside_crisis",
+            f"{', '.join(outside)} {'is' if len(outside) == 1 else 'are'} not in the crisis's audience",
+        )
+
+
+def _indicator_shared(env: Envelope, data: object, record: CrisisRecord) -> Outcome:
+    assert isinstance(data, IndicatorShared)
+    _check_role(env, SHARERS, "share indicators")
+    _check_reader(env, record)
     if record.state.status is Status.CLOSED:
         return rejected("crisis_closed", f"crisis {env.subject} is closed and takes no indicators")
+    if data.shared_by != env.author_org:
+        raise Rejected("forbidden", "an indicator is shared by the organisation that writes it")
+    _check_indicator_handling(env, record)
     if data.indicator_id in record.indicators:
         return rejected("conflict", f"indicator id {data.indicator_id} is taken")
-    existing = record.by_identity.get(_identity(data))
-    if existing is not None:
-        # A repeat of the same kind and canonical value is a sighting, not a second indicator.
-        record.indicators[existing].sightings.append(Sighting(org=data.shared_by, at=env.time))
-        return Outcome(accepted=True, sighting_of=existing)
     record.indicators[data.indicator_id] = IndicatorRecord(
         data=data, shared_at=env.time, tlp=env.tlp, tlprecipients=env.tlprecipients
     )
-    record.by_identity[_identity(data)] = data.indicator_id
+    record.by_identity.setdefault(_identity(data.kind, data.canonical), []).append(data.indicator_id)
     return ACCEPTED
 
 
-def _indicator_retracted(data: IndicatorRetracted, record: CrisisRecord) -> Outcome:
-    indicator = record.indicators.get(data.indicator_id)
-    if indicator is None:
-        return rejected("unknown_indicator", f"no indicator {data.indicator_id} in crisis {record.state.id}")
+def _indicator_sighted(env: Envelope, data: object, record: CrisisRecord) -> Outcome:
+    assert isinstance(data, IndicatorSighted)
+    _check_role(env, SHARERS, "share indicators")
+    _check_reader(env, record)
+    if record.state.status is Status.CLOSED:
+        return rejected("crisis_closed", f"crisis {env.subject} is closed and takes no indicators")
+    if data.sighted_by != env.author_org:
+        raise Rejected("forbidden", "a sighting is reported by the organisation that writes it")
+    indicator = _readable(env, record, data.indicator_id)
+    if indicator.retracted:
+        return rejected("conflict", f"indicator {data.indicator_id} is retracted")
+    if (data.kind, data.canonical) != (indicator.data.kind, indicator.data.canonical):
+        raise Rejected("malformed", "a sighting names the kind and value of the indicator it repeats")
+    if not audience.same_audience(
+        (env.tlp, env.tlprecipients), env.author_org, indicator.handling, indicator.data.shared_by
+    ):
+        raise Rejected("handling_mismatch", "a sighting has exactly the audience of the indicator it repeats")
+    indicator.sightings.append(Sighting(org=data.sighted_by, at=env.time))
+    return Outcome(accepted=True, sighting_of=data.indicator_id)
+
+
+def _indicator_retracted(env: Envelope, data: object, record: CrisisRecord) -> Outcome:
+    assert isinstance(data, IndicatorRetracted)
+    _check_role(env, SHARERS, "retract indicators")
+    indicator = _readable(env, record, data.indicator_id)
+    if env.role is not Role.COORDINATOR and env.author_org != indicator.data.shared_by:
+        raise Rejected(
+            "forbidden", "only the organisation that shared an indicator, or a coordinator, may retract it"
+        )
+    if data.retracted_by != env.author_org:
+        raise Rejected("forbidden", "a retraction is made by the organisation that writes it")
+    _check_follow_up(env, indicator)
     if indicator.retracted:
         return rejected("conflict", f"indicator {data.indicator_id} is already retracted")
     indicator.retracted = True
-    record.by_identity.pop(_identity(indicator.data), None)
+    ids = record.by_identity.get(_identity(indicator.data.kind, indicator.data.canonical), [])
+    if data.indicator_id in ids:
+        ids.remove(data.indicator_id)
     return ACCEPTED
 
 
-def _action_reported(env: Envelope, data: ActionReported, record: CrisisRecord) -> Outcome:
-    if data.indicator_id not in record.indicators:
-        return rejected("unknown_indicator", f"no indicator {data.indicator_id} in crisis {record.state.id}")
+def _action_reported(env: Envelope, data: object, record: CrisisRecord) -> Outcome:
+    assert isinstance(data, ActionReported)
+    _check_role(env, frozenset({Role.PROVIDER}), "report actions")
+    indicator = _readable(env, record, data.indicator_id)
+    if data.provider_org != env.author_org:
+        raise Rejected("forbidden", "an action is reported by the organisation that writes it")
+    _check_follow_up(env, indicator)
     if record.state.status is Status.CLOSED:
         return rejected("crisis_closed", f"crisis {record.state.id} is closed")
     record.actions.append((env, data))
     return ACCEPTED
 
 
-def _identity(data: IndicatorShared) -> tuple[str, str]:
-    return (str(data.kind), data.canonical)
+def _readable(env: Envelope, record: CrisisRecord, indicator_id: str) -> IndicatorRecord:
+    """The indicator an event refers to; the same answer whether it does not exist or the writer may not
+    read it, so no refusal tells anyone that an indicator outside their audience exists."""
+    indicator = record.indicators.get(indicator_id)
+    if indicator is None or not indicator.readable_by(actor_of(env), record.state.mode):
+        raise Rejected("unknown_indicator", f"no indicator {indicator_id} in crisis {record.state.id}")
+    return indicator
+
+
+def _check_follow_up(env: Envelope, indicator: IndicatorRecord) -> None:
+    """An event about an indicator reaches exactly that indicator's audience."""
+    if env.tlp is not indicator.tlp or set(env.tlprecipients) != set(indicator.follow_up_recipients):
+        raise Rejected("handling_mismatch", "an event about an indicator carries that indicator's audience")
+
+
+_INDICATOR_RULES = {
+    EventType.INDICATOR_SHARED: _indicator_shared,
+    EventType.INDICATOR_SIGHTED: _indicator_sighted,
+    EventType.INDICATOR_RETRACTED: _indicator_retracted,
+    EventType.ACTION_REPORTED: _action_reported,
+}
+
+
+def _identity(kind: str, canonical: str) -> tuple[str, str]:
+    return (str(kind), canonical)

@@ -48,6 +48,7 @@ class EventType(StrEnum):
     CRISIS_CONCLUDED = "crisis.concluded"
     CRISIS_CLOSED = "crisis.closed"
     INDICATOR_SHARED = "indicator.shared"
+    INDICATOR_SIGHTED = "indicator.sighted"
     INDICATOR_RETRACTED = "indicator.retracted"
     ACTION_REPORTED = "action.reported"
 

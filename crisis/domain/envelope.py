@@ -8,7 +8,7 @@ from typing import Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from crisis.domain.enums import EventType, Mode, Tlp
+from crisis.domain.enums import EventType, Mode, Role, Tlp
 
 SPECVERSION: Final = "1.0"
 CONTENT_TYPE: Final = "application/json"
@@ -43,6 +43,19 @@ class Envelope(BaseModel):
     mode: Mode
     tlprecipients: tuple[str, ...] = Field(
         default=(), description="Organisations that may read a RED or AMBER+STRICT event."
+    )
+    role: Role | None = Field(
+        default=None,
+        description="The role of the key that wrote the event, stamped by the API from the authenticated key "
+        "(only the API processes may write to the log, so the stamp is trusted). The fold checks role rules "
+        "against it.",
+    )
+    idempotency: str | None = Field(
+        default=None,
+        max_length=160,
+        pattern=r"^[0-9a-f]{32}\.[0-9a-f]{64}$",
+        description="For a write sent with an Idempotency-Key: `<scope>.<digest>`, the scope naming the "
+        "(organisation, key) pair and the digest the request. The same key with another request is refused.",
     )
     data: dict[str, Any]
 

@@ -26,6 +26,14 @@ class IndicatorShared(Indicator):
     shared_by: str
 
 
+class IndicatorSighted(Indicator):
+    """Data of `indicator.sighted`: the same kind and canonical value shared again, within the same
+    audience, by `sighted_by`; `indicator_id` names the existing indicator (the one to acknowledge)."""
+
+    indicator_id: str
+    sighted_by: str
+
+
 class IndicatorRetracted(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -53,6 +61,7 @@ EVENT_DATA: dict[EventType, type[BaseModel]] = {
     EventType.CRISIS_CONCLUDED: CrisisChanged,
     EventType.CRISIS_CLOSED: CrisisChanged,
     EventType.INDICATOR_SHARED: IndicatorShared,
+    EventType.INDICATOR_SIGHTED: IndicatorSighted,
     EventType.INDICATOR_RETRACTED: IndicatorRetracted,
     EventType.ACTION_REPORTED: ActionReported,
 }

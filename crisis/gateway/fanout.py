@@ -50,7 +50,7 @@ class HasState(Protocol):
 def facts_of(env: Envelope, book: Book) -> Facts:
     """Selection facts of an event; retractions and actions take the kind of the indicator they name."""
     kind: IndicatorKind | None = None
-    if env.type is EventType.INDICATOR_SHARED:
+    if env.type in (EventType.INDICATOR_SHARED, EventType.INDICATOR_SIGHTED):
         kind = _kind(env.data.get("kind"))
     elif env.type in _INDICATOR_REFS:
         record = book.crises.get(env.subject)

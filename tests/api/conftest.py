@@ -61,10 +61,17 @@ class Actors:
         return result
 
     async def share(
-        self, crisis_id: str, items: list[Any], role: str = "authority", org: str | None = None, **extra: Any
+        self,
+        crisis_id: str,
+        items: list[Any],
+        role: str = "authority",
+        org: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
     ) -> httpx.Response:
         body = {"indicators": items, **extra}
-        return await self.call("POST", f"/v1/crises/{crisis_id}/indicators", role, org, json=body)
+        path = f"/v1/crises/{crisis_id}/indicators"
+        return await self.call("POST", path, role, org, json=body, headers=headers or {})
 
     async def shared_id(
         self, crisis_id: str, item: dict[str, Any], role: str = "authority", **kw: Any
@@ -96,6 +103,7 @@ class ApiProcess:
             CRISIS_KAFKA_TOPIC=settings.kafka_topic,
             CRISIS_KAFKA_PARTITIONS=str(settings.kafka_partitions),
             CRISIS_KEYS_FILE=str(settings.keys_file),
+            CRISIS_ORGS_FILE=str(settings.orgs_file),
             CRISIS_KAFKA_IDEMPOTENCE=str(settings.kafka_idempotence).lower(),
             CRISIS_KAFKA_FETCH_WAIT_MS=str(settings.kafka_fetch_wait_ms),
             CRISIS_LOG_LEVEL="warning",

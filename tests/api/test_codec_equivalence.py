@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crisis.bus.codec import decode, encode
-from crisis.domain.enums import EventType, Mode, Tlp
+from crisis.domain.enums import EventType, Mode, Role, Tlp
 from crisis.domain.envelope import Envelope
 
 _FORMAT = JSONFormat()
@@ -36,6 +36,8 @@ envelopes = st.builds(
     tlp=st.sampled_from(Tlp),
     mode=st.sampled_from(Mode),
     tlprecipients=st.lists(orgs, max_size=3).map(tuple),
+    role=st.none() | st.sampled_from(Role),
+    idempotency=st.none() | st.from_regex(r"[0-9a-f]{32}\.[0-9a-f]{64}", fullmatch=True),
     data=st.dictionaries(text, json_values, max_size=4),
 )
 
@@ -54,6 +56,10 @@ def sdk_encode(env: Envelope) -> ce_kafka.KafkaMessage:
     }
     if env.tlprecipients:
         attributes["tlprecipients"] = ",".join(env.tlprecipients)
+    if env.role is not None:
+        attributes["role"] = str(env.role)
+    if env.idempotency is not None:
+        attributes["idempotency"] = env.idempotency
     return ce_kafka.to_binary(CloudEvent(attributes=attributes, data=env.data), _FORMAT)
 
 

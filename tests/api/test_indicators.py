@@ -140,7 +140,8 @@ async def test_indicator_tlp_filters_reads_and_cannot_be_wider_than_the_crisis(a
 
     assert await visible("provider") == {red_id, amber_id}  # named recipient
     assert await visible("authority") == {red_id, amber_id}  # the author
-    assert await visible("coordinator") == {amber_id}  # not named: RED is not for the hub
+    assert await visible("coordinator") == {red_id, amber_id}  # the crisis's declarer is always named
+    assert await visible("provider", "tubeco") == {amber_id}  # not named: RED is not for it
     assert await visible("provider", org="tubeco") == {amber_id}
     # An organisation that may not read the RED indicator cannot act on it or see it in the report.
     ack = await actors.call(
@@ -151,7 +152,7 @@ async def test_indicator_tlp_filters_reads_and_cannot_be_wider_than_the_crisis(a
         json={"indicator_id": red_id, "outcome": "received"},
     )
     assert ack.status_code == 404
-    report = (await actors.call("GET", f"/v1/crises/{crisis['id']}/report", "coordinator")).json()
+    report = (await actors.call("GET", f"/v1/crises/{crisis['id']}/report", "provider", "tubeco")).json()
     assert {i["indicator_id"] for i in report["indicators"]} == {amber_id}
     assert all(red_id not in t["summary"] for t in report["timeline"])
 

@@ -5,17 +5,25 @@ from __future__ import annotations
 from crisis.domain.book import Book
 from crisis.domain.enums import EventType, Mode, Tlp
 from crisis.domain.envelope import Envelope, source_for
-from tests.domain.test_report import CID, action, at, fold, opened, shared
+from tests.domain.test_report import CID, action, at, fold, opened, shared, sighted
 
 
-def test_a_repeat_is_a_sighting_and_a_repeated_event_id_a_duplicate() -> None:
+def test_a_sighting_names_its_indicator_and_a_repeated_event_id_is_a_duplicate() -> None:
     book = fold(opened(), shared("i1", "1" * 32, 0))
-    again = shared("i2", "1" * 32, 5, org="hub")
+    again = sighted("i1", "1" * 32, 5, org="hub")
     first = book.apply(again)
     assert first.accepted and first.sighting_of == "i1"
     retry = book.apply(again)
     assert retry.duplicate and retry.sighting_of == "i1" and not retry.deliverable
     assert len(book.crises[CID].indicators["i1"].sightings) == 1
+
+
+def test_two_shares_of_one_value_racing_stand_as_two_indicators() -> None:
+    # Two API processes may each write `indicator.shared` before folding the other's: both ids stay
+    # valid (each writer answered "created" and each subscriber received its id).
+    book = fold(opened(), shared("i1", "1" * 32, 0), shared("i2", "1" * 32, 0, org="hub"))
+    assert set(book.crises[CID].indicators) == {"i1", "i2"}
+    assert book.apply(action("vidshare", "i2", "received", 1)).accepted
 
 
 def test_unknown_crisis_unknown_indicator_and_malformed_data_are_rejected() -> None:

@@ -54,7 +54,15 @@ def shared(ind_id: str, value: str, minutes: float, org: str = "bka", **handling
     )
 
 
-def action(org: str, ind_id: str, outcome: str, minutes: float) -> Envelope:
+def sighted(of: str, value: str, minutes: float, org: str = "hub", **handling: Any) -> Envelope:
+    """`indicator.sighted`: `value` seen again by `org`, naming the indicator `of` it repeats."""
+    data = {"kind": "md5", "value": value, "canonical": value, "indicator_id": of, "sighted_by": org}
+    return shared(of, value, minutes, org, **handling).model_copy(
+        update={"id": f"e-{of}-{org}-{minutes}", "type": EventType.INDICATOR_SIGHTED, "data": data}
+    )
+
+
+def action(org: str, ind_id: str, outcome: str, minutes: float, **handling: Any) -> Envelope:
     data = {"indicator_id": ind_id, "outcome": outcome, "provider_org": org, "at": at(minutes).isoformat()}
     return Envelope(
         id=f"e-{org}-{ind_id}-{outcome}",
@@ -62,8 +70,9 @@ def action(org: str, ind_id: str, outcome: str, minutes: float) -> Envelope:
         type=EventType.ACTION_REPORTED,
         time=at(minutes),
         subject=CID,
-        tlp=Tlp.AMBER,
+        tlp=handling.get("tlp", Tlp.AMBER),
         mode=Mode.LIVE,
+        tlprecipients=handling.get("recipients", ()),
         data=data,
     )
 
@@ -80,7 +89,7 @@ def scenario() -> Book:
         opened(),
         shared("i1", "1" * 32, 0),
         shared("i2", "2" * 32, 10),
-        shared("i1-again", "1" * 32, 12, org="hub"),  # a sighting of i1
+        sighted("i1", "1" * 32, 12, org="hub"),
         action("vidshare", "i1", "received", 5),
         action("vidshare", "i1", "removed", 50),
         action("vidshare", "i2", "received", 80),  # receipt 70 minutes after share: late
@@ -142,7 +151,7 @@ def test_tlp_decides_what_a_reader_sees() -> None:
         opened(),
         shared("open", "1" * 32, 0),
         shared("red", "2" * 32, 1, tlp=Tlp.RED, recipients=("vidshare",)),
-        action("vidshare", "red", "received", 2),
+        action("vidshare", "red", "received", 2, tlp=Tlp.RED, recipients=("vidshare", "bka")),
     )
     record = book.crises[CID]
     full = build_report(record, at(5))

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 from fastapi.responses import PlainTextResponse, Response
 
-from crisis.api.deps import LedgerDep, PrincipalDep, require
-from crisis.api.writes import crisis_for
-from crisis.domain.enums import Role
+from crisis.api.deps import LedgerDep, PrincipalDep
+from crisis.api.writes import refusals
+from crisis.domain import commands
+from crisis.domain.book import SHARERS
 from crisis.domain.envelope import utcnow
 from crisis.domain.report import Report, build_report, render_markdown
 
@@ -30,8 +31,9 @@ async def report(
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Report | Response:
     """The report from the log as the caller may see it (TLP applies); Markdown on Accept: text/markdown."""
-    require(principal, Role.COORDINATOR, Role.AUTHORITY, Role.PROVIDER, action="read the report")
-    record = crisis_for(ledger, principal, crisis_id)
+    with refusals():
+        commands.require(principal, SHARERS, "read the report")
+        record = commands.readable_crisis(ledger.book, principal, crisis_id)
     built = build_report(record, utcnow(), principal)
     if accept and MARKDOWN in accept.lower():
         return PlainTextResponse(render_markdown(built), media_type=f"{MARKDOWN}; charset=utf-8")
