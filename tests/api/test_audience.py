@@ -189,6 +189,7 @@ async def test_recipients_stay_within_the_crisis_audience_and_the_stream_never_w
                 "title": "Closed group",
                 "status": "activated",
                 "level": 2,
+                "criteria": ["ongoing_violent_event"],
                 "tlp": "red",
                 "tlprecipients": ["bka", "vidshare"],
             },
@@ -226,7 +227,13 @@ async def test_recipients_stay_within_the_crisis_audience_and_the_stream_never_w
 
 async def test_red_and_amber_strict_need_a_registered_recipient(actors: Actors) -> None:
     for tlp in ("red", "amber+strict"):
-        body = {"title": "Attack", "status": "activated", "level": 1, "tlp": tlp}
+        body = {
+            "title": "Attack",
+            "status": "activated",
+            "level": 1,
+            "criteria": ["ongoing_violent_event"],
+            "tlp": tlp,
+        }
         none = await actors.call("POST", "/v1/crises", "coordinator", json=body)
         assert none.status_code == 422 and none.json()["code"] == "recipients_required", none.text
         typo = await actors.call(
