@@ -218,8 +218,18 @@ class KafkaReader:
                 return False
         return True
 
-    async def next_batch(self, timeout: float) -> list[Delivered]:
-        records = await self._consumer.getmany(*self._parts, timeout_ms=int(timeout * 1000))
+    def ends(self) -> dict[int, int]:
+        """The fetch high-watermark per partition (ListOffsets is not reliable on every broker)."""
+        out = {}
+        for tp in self._parts:
+            high = self._consumer.highwater(tp)
+            out[tp.partition] = max(high if high is not None else 0, self._next[tp.partition])
+        return out
+
+    async def next_batch(self, timeout: float, limit: int | None = None) -> list[Delivered]:
+        records = await self._consumer.getmany(
+            *self._parts, timeout_ms=int(timeout * 1000), max_records=limit
+        )
         batch: list[Delivered] = []
         for tp, items in records.items():
             for r in items:
