@@ -28,8 +28,9 @@ from crisis.gateway.recent import Item, Recent, within
 _FETCH_WAIT_S = 0.2
 # Records decoded per step of a Kafka catch-up (~100 us each): one step holds the loop ~25 ms at most.
 _DECODE_STEP = 250
-# Recent items looked at per step of a catch-up (~1-2 us each), then the loop runs everything else.
-_RECENT_STEP = 2000
+# Recent items looked at per step of a catch-up (~1-2 us each, a millisecond or so a step), then the loop
+# runs everything else that is ready.
+_RECENT_STEP = 500
 
 
 @dataclass(frozen=True, slots=True)
