@@ -22,6 +22,7 @@ from crisis.gateway import cursor as cursors
 from crisis.gateway import protocol
 from crisis.gateway.fanout import Subscriber, facts_of
 from crisis.gateway.frames import event_frame, event_prefix
+from crisis.gateway.protocol import Facts
 from crisis.gateway.recent import Item, Recent, within
 
 # How long a reader waits for a fetch while catching up; an empty answer within it is not an error.
@@ -31,6 +32,8 @@ _DECODE_STEP = 250
 # Recent items looked at per step of a catch-up (~1-2 us each, a millisecond or so a step), then the loop
 # runs everything else that is ready.
 _RECENT_STEP = 500
+# Distinct event facts remembered per catch-up (a few per crisis); past this the memo starts over.
+_MAX_VERDICTS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,8 @@ class CatchUp:
         """Shared frames, in steps; a frame is rebuilt only for a cut ahead of this gateway's read order."""
         recent, seq = self.recent, self.recent.first_after(floor)
         principal, f, admits = sub.principal, sub.filter, protocol.admits
+        # Events of one crisis mostly share their facts: the rules run once per distinct facts.
+        verdicts: dict[Facts, bool] = {}
         ahead = False  # once an item's cut is past the floor everywhere, so are all later ones
         while seq < end:
             self._check(sub)
@@ -118,7 +123,14 @@ class CatchUp:
             seq = stop
             frames: list[bytes] = []
             for item in items:
-                if item.offset < floor[item.partition] or not admits(principal, f, item.facts):
+                if item.offset < floor[item.partition]:
+                    continue
+                verdict = verdicts.get(item.facts)
+                if verdict is None:
+                    if len(verdicts) >= _MAX_VERDICTS:
+                        verdicts.clear()
+                    verdict = verdicts[item.facts] = admits(principal, f, item.facts)
+                if not verdict:
                     continue
                 if not ahead:
                     ahead = within(floor, item.vector)
