@@ -1,16 +1,17 @@
 """A resume from the start of a long log, and what it costs everyone else.
 
-    python bench/resume.py [--events 100000] [--rounds 3] [--crises 12] [--live-rate 100]
-                           [--probe-every 0.02] [--window 3] [--code DIR]
+    python bench/resume.py [--events 100000] [--rounds 5] [--crises 12] [--live-rate 100]
+                           [--probe-every 0.02] [--window 2] [--code DIR] [--profile FILE]
 
 Everything on loopback: the embedded broker (Tansu); one server process running the API and the gateway
 together, as `crisis up` does; this process publishing and measuring; one more process for the resuming
-client (a minimal raw WebSocket client that counts frames, so the client is not what is measured).
-Steps: `--events` indicators are published over `--crises` crises and folded by the server; then a baseline
-window (`--window` s) and a catch-up window run the same background load: one event every 1/`--live-rate` s
-to another crisis, timed from publish to arrival at a live subscriber, and `GET /v1/crises` every
-`--probe-every` s, timed. In each of `--rounds` catch-up windows a new client resumes from the cursor of
-the log's start; the live and API samples of all catch-up windows are pooled.
+client (a minimal raw WebSocket client that counts frames, at nice 10: it stands for a client on another
+machine, so its parsing is neither what is measured nor taken from the others' CPU).
+Steps: `--events` indicators are published over `--crises` crises and folded by the server; then
+`--rounds` times a baseline window (`--window` s) and a catch-up window, under the same background load:
+one event every 1/`--live-rate` s to another crisis, timed from publish to arrival at a live subscriber,
+and `GET /v1/crises` every `--probe-every` s, timed. In each catch-up window a new client resumes from the
+cursor of the log's start. Samples of all baseline windows and of all catch-up windows are pooled.
 Printed: (a) time for the resuming client to receive all events, (b) server CPU per caught-up event
 (user+sys over the window, raw and less the baseline's rate), (c) live-delivery p50/p99 and (d) API
 p50/p99 in both windows. `--code DIR` runs the server from another checkout (a before/after comparison).
@@ -300,26 +301,32 @@ def profiler(pid: int, out: str) -> subprocess.Popen[bytes] | None:
 
 async def resume_round(
     pid: int, port: int, path: str, key: str, load: Load, args: argparse.Namespace
-) -> tuple[dict[str, Any], float, float]:
-    """One client resumes from the log's start; returns its report, the server's CPU and the wall time."""
+) -> tuple[dict[str, Any], float, float, float]:
+    """A baseline window, then one client resumes from the log's start.
+
+    Returns the client's report, the server's CPU seconds and the wall time of the catch-up, and the
+    server's CPU rate in the baseline window.
+    """
     want, timeout = str(args.events), str(args.timeout)
     client = child("catch-up", "--port", str(port), "--path", path, "--key", key,
                    "--want", want, "--timeout", timeout, code=ROOT)  # fmt: skip
     assert client.stdin is not None
     assert client.stdout is not None
     try:
-        await asyncio.sleep(1.0)  # the client process imports, then waits for "go"
-        load.window = "catch-up"
+        load.window = "baseline"  # meanwhile the client process imports, then waits for "go"
         cpu0, w0 = cpu_seconds(pid), time.perf_counter()
+        await asyncio.sleep(args.window)
+        cpu1, w1 = cpu_seconds(pid), time.perf_counter()
+        load.window = "catch-up"
         client.stdin.write(b"go\n")
         client.stdin.flush()
         result: dict[str, Any] = json.loads(await asyncio.to_thread(client.stdout.readline))
-        cpu1, w1 = cpu_seconds(pid), time.perf_counter()
+        cpu2, w2 = cpu_seconds(pid), time.perf_counter()
         load.window = "between"
     finally:
         client.kill()
         client.wait(10)
-    return result, cpu1 - cpu0, w1 - w0
+    return result, cpu2 - cpu1, w2 - w1, (cpu1 - cpu0) / (w1 - w0)
 
 
 def pct(values: Sequence[float]) -> str:
@@ -381,10 +388,6 @@ async def orchestrate(args: argparse.Namespace) -> None:
                 # The server has folded everything once live events arrive promptly again.
                 while len(load.live.get("settle", [])) < 20:  # noqa: ASYNC110
                     await asyncio.sleep(0.1)
-                load.window = "baseline"
-                cpu0, w0 = cpu_seconds(srv.pid), time.perf_counter()
-                await asyncio.sleep(args.window)
-                cpu1, w1 = cpu_seconds(srv.pid), time.perf_counter()
                 port = int(ws_url.rsplit(":", 1)[1].split("/")[0])
                 ids = ",".join(c.subject for c in crises)
                 path = f"/v1/stream?crisis={ids}&type=indicator.shared&cursor={start_cursor}"
@@ -393,7 +396,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
                 for _ in range(args.rounds):
                     rounds.append(await resume_round(srv.pid, port, path, key, load, args))
                     load.window = "between"
-                    await asyncio.sleep(1.0)  # live samples of the round arrive; the server settles
+                    await asyncio.sleep(0.5)  # live samples of the round arrive
                 if spy is not None:
                     spy.send_signal(signal.SIGINT)
                     spy.wait(30)
@@ -405,20 +408,21 @@ async def orchestrate(args: argparse.Namespace) -> None:
                     srv.wait(10)
                 if srv.poll() is None:
                     srv.kill()
-    base_rate = (cpu1 - cpu0) / (w1 - w0)
-    print(f"\n{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, loopback, embedded broker")
+    print(f"\n{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, loopback, embedded broker; "
+          f"load average {os.getloadavg()[0]:.1f} at the end")  # fmt: skip
     print(f"server code: {code}")
     print(f"events in the log: {args.events:,} over {args.crises} crises; live load {args.live_rate:g} "
-          f"events/s, GET /v1/crises every {args.probe_every * 1000:g} ms; {args.rounds} resume rounds; "
-          f"server baseline {base_rate * 100:.0f} % of a core")  # fmt: skip
-    for i, (result, spent, wall) in enumerate(rounds, 1):
+          f"events/s, GET /v1/crises every {args.probe_every * 1000:g} ms; {args.rounds} rounds of a "
+          f"{args.window:g} s baseline window then a resume from the log's start")  # fmt: skip
+    for i, (result, spent, wall, base_rate) in enumerate(rounds, 1):
         got = result["received"]
         net = spent - base_rate * wall
         per = net / got * 1e6 if got else float("nan")
         raw = spent / got * 1e6 if got else float("nan")
         print(f"round {i}: (a) resuming client received {got:,} / {args.events:,} events in "
-              f"{result['seconds']:.2f} s; (b) server CPU per caught-up event {per:.1f} us net of the "
-              f"baseline load ({raw:.1f} us raw, {spent:.2f} s CPU over {wall:.2f} s)"
+              f"{result['seconds']:.2f} s; (b) server CPU per caught-up event {raw:.1f} us "
+              f"({spent:.2f} s over {wall:.2f} s; {per:.1f} us net of the baseline's "
+              f"{base_rate * 100:.0f} % of a core)"
               + (f"  [{result['error']}]" if "error" in result else ""))  # fmt: skip
     print(f"(c) live delivery p50 / p99: baseline {pct(load.live.get('baseline', []))}; "
           f"during catch-up {pct(load.live.get('catch-up', []))}")  # fmt: skip
@@ -447,8 +451,8 @@ def main() -> None:
     parser.add_argument("--crises", type=int, default=12)
     parser.add_argument("--live-rate", type=float, default=100.0, help="live events per second")
     parser.add_argument("--probe-every", type=float, default=0.02, help="seconds between API requests")
-    parser.add_argument("--rounds", type=int, default=3, help="resuming clients, one after another")
-    parser.add_argument("--window", type=float, default=3.0, help="baseline window, seconds")
+    parser.add_argument("--rounds", type=int, default=5, help="resuming clients, one after another")
+    parser.add_argument("--window", type=float, default=2.0, help="baseline window before each round, s")
     parser.add_argument("--timeout", type=float, default=120.0, help="longest wait for the catch-up")
     parser.add_argument("--profile", default="", help="py-spy the server over the rounds into this file")
     parser.add_argument("--code", default="", help="run the server from this checkout (before/after)")
