@@ -29,7 +29,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Origin, Subprotocol
 
-from crisis.bus.base import Bus
+from crisis.bus.base import Bus, Topology
 from crisis.config import Settings
 from crisis.domain.envelope import utcnow
 from crisis.domain.principal import Principal
@@ -49,6 +49,8 @@ log = structlog.get_logger(__name__)
 # so a reconnect storm after a restart costs a bounded number of Kafka consumers. Catch-ups served from the
 # recent items need no reader and no turn.
 MAX_CATCH_UPS = 16
+# How long the log's topology (partitions, retention start) is reused for resumes.
+TOPOLOGY_TTL_S = 1.0
 # How long a cursor past this process's view of the log's end may wait for its reader to catch up.
 END_WAIT_S = 1.0
 # The kernel's send buffer per connection, fixed rather than auto-tuned (which grows it to 4 MiB on Linux):
@@ -105,6 +107,8 @@ class Gateway:
         self._fanout: Fanout | None = None
         self._catch_up: CatchUp | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._describing = asyncio.Lock()
+        self._described: tuple[float, Topology] | None = None
         # Long enough for a reading client to answer a close; a client that stopped reading is cut then.
         self._close_timeout = min(10.0, settings.gateway_heartbeat_s)
 
@@ -353,7 +357,7 @@ class Gateway:
     async def _resume(self, conn: StreamConnection, sub: Subscriber, cursor: cursors.Cursor) -> None:
         catch_up = self._catch_up
         assert catch_up is not None
-        start = plan(cursor, self.fanout.origin, await self.bus.describe(), await self._log_end(cursor))
+        start = plan(cursor, self.fanout.origin, await self._topology(), await self._log_end(cursor))
         if conn.protocol.state is not State.OPEN:
             return
         until = self.fanout.attach(sub, floor=start.offsets)
@@ -372,6 +376,17 @@ class Gateway:
                 self._drop(sub, protocol.SLOW_CONSUMER, "slow consumer")
             return
         self.fanout.go_live(sub)
+
+    async def _topology(self) -> Topology:
+        """The log's partitions and retention start, asked of Kafka at most once a second.
+
+        A reconnect storm would otherwise open one Kafka client per resuming connection just to ask.
+        """
+        async with self._describing:
+            now = asyncio.get_running_loop().time()
+            if self._described is None or now - self._described[0] > TOPOLOGY_TTL_S:
+                self._described = (now, await self.bus.describe())
+            return self._described[1]
 
     async def _log_end(self, cursor: cursors.Cursor) -> dict[int, int]:
         """The log's end as this process's reader knows it, waiting briefly when the cursor is past it.
