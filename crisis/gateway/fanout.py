@@ -3,7 +3,8 @@
 Per folded batch: each deliverable event is checked once per *group* of subscribers (same audience, same
 filter), its frame is built once, and every connection gets the frames of the whole batch in a single
 `transport.write()`. Nothing here awaits: a client whose write buffer is over the limit is handed to
-`on_drop` (the server closes it with its cursor) and the others never wait for it.
+`on_drop` (the server closes it with its cursor) and the others never wait for it. Every deliverable
+event's item also goes to the recent window (recent.py), which resuming clients catch up from.
 
 A subscriber's `cursor` only ever names what was written to it. So whatever goes wrong here, closing the
 connection is always safe: the client resumes from that cursor and loses nothing.
@@ -245,11 +246,17 @@ class Fanout:
                 continue
             env = delivered.envelope
             facts = facts_of(env, self.book)
-            item = self._item(delivered, env, facts)
-            self.recent.append(item)
+            item: Item | None = None
+            if self.recent.budget > 0:
+                item = self._item(delivered, env, facts)
+                self.recent.append(item)
+            else:  # no window: a frame only for a group that wants the event
+                self.recent.passed(delivered.partition, delivered.offset)
             for group in groups:
                 if not admits(group.principal, group.filter, facts):
                     continue
+                if item is None:
+                    item = self._item(delivered, env, facts)
                 if not group.items:
                     touched.append(group)
                 group.chunks.append(item.frame)

@@ -60,7 +60,7 @@ class Recent:
 
     def append(self, item: Item) -> None:
         if self.budget <= 0:
-            self._advance(item)
+            self.passed(item.partition, item.offset)
             return
         self._items.append(item)
         self.end += 1
@@ -68,9 +68,9 @@ class Recent:
         while self.bytes > self.budget and self.first < self.end:
             self._evict()
 
-    def _advance(self, item: Item) -> None:
-        """With no window at all, only the start moves: nothing before it can be served from here."""
-        self._at_least(item.partition, item.offset + 1)
+    def passed(self, partition: int, offset: int) -> None:
+        """An event not kept (no window at all): nothing up to it can be served from here."""
+        self._at_least(partition, offset + 1)
 
     def _evict(self) -> None:
         item = self._items[self.first - self._base]

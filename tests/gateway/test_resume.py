@@ -298,12 +298,13 @@ async def test_a_cursor_at_the_end_of_the_log_is_no_gap(full_stack: Stack) -> No
 
 
 @pytest.mark.kafka
+@pytest.mark.parametrize("budget", [70_000, 0], ids=["small-window", "no-window"])
 async def test_a_resume_older_than_the_recent_window_reads_kafka_then_the_window(
-    open_stack: OpenStack,
+    open_stack: OpenStack, budget: int
 ) -> None:
-    # ~70 events of recent frames: a resume from the start reads most of the log from Kafka, then hands
+    # ~60 events of recent frames: a resume from the start reads most of the log from Kafka, then hands
     # over to the window, while live events keep arriving. Two clients at once, to share the frames.
-    async with open_stack(gateway_recent_bytes=70_000) as s:
+    async with open_stack(gateway_recent_bytes=budget) as s:
         crises = [await open_crisis(s) for _ in range(3)]
         key = s.add_key("vidshare", "provider")
         async with client(s.ws_url, key) as ws:
