@@ -57,6 +57,8 @@ class Settings(BaseSettings):
 
     gateway_max_message_bytes: int = Field(default=65536, ge=1024)
     gateway_buffer_bytes: int = Field(default=4_000_000, ge=65536)
+    # Memory for the frames of recently folded events that resuming clients catch up from (0: always Kafka).
+    gateway_recent_bytes: int = Field(default=128_000_000, ge=0)
     gateway_max_streams_per_key: int = Field(default=100, ge=1)
     gateway_heartbeat_s: float = Field(default=20.0, gt=0)
     gateway_auth_timeout_s: float = Field(default=5.0, gt=0)

@@ -60,7 +60,7 @@ class KeyStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._records: dict[str, KeyRecord] = {}
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._checked = 0.0
         self._reload()
 
@@ -70,7 +70,8 @@ class KeyStore:
         except FileNotFoundError:
             self._records, self._stamp = {}, None
             return
-        stamp = (st.st_mtime_ns, st.st_size)
+        # The inode too: `crisis keys` replaces the file, so a same-size rewrite within one mtime tick shows.
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         if stamp != self._stamp:
             parsed = KeyFile.model_validate_json(self.path.read_bytes())
             self._records = {r.id: r for r in parsed.keys}
@@ -81,6 +82,16 @@ class KeyStore:
         if now - self._checked > 1.0:
             self._checked = now
             self._reload()
+
+    def refresh(self) -> None:
+        """Re-read the file if another process changed it (one `stat`: cheap enough twice a second)."""
+        self._checked = time.monotonic()
+        self._reload()
+
+    def still_valid(self, key_id: str, now: datetime | None = None) -> bool:
+        """Whether a key that authenticated earlier is still neither revoked, expired nor removed."""
+        record = self._records.get(key_id)
+        return record is not None and record.valid_at(now or utcnow())
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,9 @@ class Ledger:
         self.caught_up = asyncio.Event()
         self.listeners: list[Listener] = []
         self.positions: dict[int, int] = {}
+        # The end of each partition as of this reader's last fetch (its high-watermark): no position in
+        # the log lies beyond it, so a cursor that does is from another log.
+        self.ends: dict[int, int] = {}
         # Where a repeated event id sits in the log (a retried write): never delivered. Rare, so small.
         self.duplicates: set[tuple[int, int]] = set()
         self._waiters: dict[str, asyncio.Future[Outcome]] = {}
@@ -48,6 +51,7 @@ class Ledger:
                 self._reader = reader
                 while True:
                     batch = await reader.next_batch(self._poll)
+                    self.ends = reader.ends()
                     if batch:
                         self._fold(batch)
                         self.last_event_time = batch[-1].envelope.time

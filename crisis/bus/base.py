@@ -52,8 +52,16 @@ class Topology:
 class Reader(Protocol):
     """Reads every partition of the topic in order, from a start position."""
 
-    async def next_batch(self, timeout: float) -> list[Delivered]:
-        """Events fetched since the last call (empty after `timeout` seconds with nothing new)."""
+    async def next_batch(self, timeout: float, limit: int | None = None) -> list[Delivered]:
+        """Events fetched since the last call (empty after `timeout` seconds with nothing new).
+
+        At most `limit` records are decoded per call when given: the rest wait for the next call, so a
+        reader sharing the event loop never blocks it for a whole fetch's worth of decoding.
+        """
+        ...
+
+    def ends(self) -> dict[int, int]:
+        """The end of each partition (the next offset to be written) as of the last fetch."""
         ...
 
     def caught_up(self) -> bool:

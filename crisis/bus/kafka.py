@@ -305,8 +305,18 @@ class KafkaReader:
         highs = ((self._consumer.highwater(tp), self._next[tp.partition]) for tp in self._parts)
         return sum(high - at for high, at in highs if high is not None and high > at)
 
-    async def next_batch(self, timeout: float) -> list[Delivered]:
-        records = await self._consumer.getmany(*self._parts, timeout_ms=int(timeout * 1000))
+    def ends(self) -> dict[int, int]:
+        """The fetch high-watermark per partition (ListOffsets is not reliable on every broker)."""
+        out = {}
+        for tp in self._parts:
+            high = self._consumer.highwater(tp)
+            out[tp.partition] = max(high if high is not None else 0, self._next[tp.partition])
+        return out
+
+    async def next_batch(self, timeout: float, limit: int | None = None) -> list[Delivered]:
+        records = await self._consumer.getmany(
+            *self._parts, timeout_ms=int(timeout * 1000), max_records=limit
+        )
         batch: list[Delivered] = []
         for tp, items in records.items():
             for r in items:

@@ -66,7 +66,10 @@ class MemoryReader:
     def behind(self) -> int:
         return sum(max(0, len(log) - self._next[p]) for p, log in enumerate(self._bus._log))
 
-    async def next_batch(self, timeout: float) -> list[Delivered]:
+    def ends(self) -> dict[int, int]:
+        return {p: len(log) for p, log in enumerate(self._bus._log)}
+
+    async def next_batch(self, timeout: float, limit: int | None = None) -> list[Delivered]:
         if self.caught_up():
             async with self._bus._changed:
                 # Checked again under the lock: a publish that notified while we waited for it is not lost.
@@ -76,9 +79,11 @@ class MemoryReader:
                     except TimeoutError:
                         return []
         batch: list[Delivered] = []
+        room = limit if limit is not None else sum(len(log) for log in self._bus._log)
         for p, log in enumerate(self._bus._log):
-            for offset in range(self._next[p], len(log)):
+            end = min(len(log), self._next[p] + max(room - len(batch), 0))
+            for offset in range(self._next[p], end):
                 record = log[offset]
                 batch.append(Delivered(decode(record.value, record.headers), p, offset))
-            self._next[p] = len(log)
+            self._next[p] = max(self._next[p], end)
         return batch

@@ -3,7 +3,8 @@
 Per folded batch: each deliverable event is checked once per *group* of subscribers (same audience, same
 filter), its frame is built once, and every connection gets the frames of the whole batch in a single
 `transport.write()`. Nothing here awaits: a client whose write buffer is over the limit is handed to
-`on_drop` (the server closes it with its cursor) and the others never wait for it.
+`on_drop` (the server closes it with its cursor) and the others never wait for it. Every deliverable
+event's item also goes to the recent window (recent.py), which resuming clients catch up from.
 
 A subscriber's `cursor` only ever names what was written to it. So whatever goes wrong here, closing the
 connection is always safe: the client resumes from that cursor and loses nothing.
@@ -24,8 +25,9 @@ from crisis.domain.enums import EventType, IndicatorKind, Role
 from crisis.domain.envelope import Envelope
 from crisis.domain.principal import Principal
 from crisis.gateway import cursor as cursors
-from crisis.gateway.frames import event_frame, event_prefix
+from crisis.gateway.frames import event_frame, event_prefix, text_frame
 from crisis.gateway.protocol import INTERNAL_ERROR, SLOW_CONSUMER, Facts, Filter, admits
+from crisis.gateway.recent import Item, Recent
 
 log = structlog.get_logger(__name__)
 
@@ -64,18 +66,6 @@ def _kind(value: object) -> IndicatorKind | None:
         return IndicatorKind(str(value))
     except ValueError:
         return None
-
-
-@dataclass(slots=True)
-class Item:
-    """One event as sent live: where it sits, the cut after it, and its frame."""
-
-    partition: int
-    offset: int
-    vector: tuple[int, ...]
-    prefix: bytes
-    cursor: str
-    frame: bytes
 
 
 class Phase(enum.Enum):
@@ -153,10 +143,13 @@ class Fanout:
         limit: int,
         on_drop: Callable[[Subscriber, int, str], None],
         open_state: object,
+        recent_bytes: int = 0,
     ) -> None:
         self.origin = origin
         self.vector = list(vector)
         self.book = book
+        # Every deliverable event's item, whether a live group wanted it or not: catch-ups read it there.
+        self.recent = Recent(vector, recent_bytes)
         self.limit = limit
         self.delivered = 0
         self._on_drop = on_drop
@@ -249,16 +242,21 @@ class Fanout:
             if p >= len(vector):
                 vector.extend([0] * (p + 1 - len(vector)))
             vector[p] = delivered.offset + 1
-            if not outcome.deliverable or not groups:
+            if not outcome.deliverable:
                 continue
             env = delivered.envelope
             facts = facts_of(env, self.book)
             item: Item | None = None
+            if self.recent.budget > 0:
+                item = self._item(delivered, env, facts)
+                self.recent.append(item)
+            else:  # no window: a frame only for a group that wants the event
+                self.recent.passed(delivered.partition, delivered.offset)
             for group in groups:
                 if not admits(group.principal, group.filter, facts):
                     continue
                 if item is None:
-                    item = self._item(delivered, env)
+                    item = self._item(delivered, env, facts)
                 if not group.items:
                     touched.append(group)
                 group.chunks.append(item.frame)
@@ -271,17 +269,13 @@ class Fanout:
         if self._floored:
             self._promote()
 
-    def _item(self, delivered: Delivered, env: Envelope) -> Item:
-        prefix = event_prefix(env)
+    def _item(self, delivered: Delivered, env: Envelope, facts: Facts) -> Item:
+        """The event's frame, built once: for every live group and every later catch-up alike."""
         cursor = cursors.encode(self.origin, self.vector)
-        return Item(
-            delivered.partition,
-            delivered.offset,
-            tuple(self.vector),
-            prefix,
-            cursor,
-            event_frame(prefix, cursor),
-        )
+        payload = event_prefix(env) + cursor.encode() + b'"}'
+        frame = text_frame(payload)
+        head = len(frame) - len(payload)
+        return Item(delivered.partition, delivered.offset, tuple(self.vector), cursor, frame, head, facts)
 
     def _flush(self, group: Group, dropped: list[tuple[Subscriber, int, str]]) -> None:
         data = b"".join(group.chunks)

@@ -29,8 +29,9 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Origin, Subprotocol
 
-from crisis.bus.base import Bus
+from crisis.bus.base import Bus, Topology
 from crisis.config import Settings
+from crisis.domain.envelope import utcnow
 from crisis.domain.principal import Principal
 from crisis.gateway import cursor as cursors
 from crisis.gateway import protocol
@@ -45,9 +46,14 @@ from crisis.ledger import Ledger
 
 log = structlog.get_logger(__name__)
 
-# Catch-up readers running at once; more wait their turn (their live frames are held meanwhile), so a
-# reconnect storm after a restart costs a bounded number of Kafka consumers.
+# Catch-up readers of Kafka running at once; more wait their turn (their live frames are held meanwhile),
+# so a reconnect storm after a restart costs a bounded number of Kafka consumers. Catch-ups served from the
+# recent items need no reader and no turn.
 MAX_CATCH_UPS = 16
+# How long the log's topology (partitions, retention start) is reused for resumes.
+TOPOLOGY_TTL_S = 1.0
+# How long a cursor past this process's view of the log's end may wait for its reader to catch up.
+END_WAIT_S = 1.0
 # The kernel's send buffer per connection, fixed rather than auto-tuned (which grows it to 4 MiB on Linux):
 # a client's backlog is then this plus `gateway_buffer_bytes` in the transport, not a moving target.
 # Linux doubles the value asked for; 256 KiB in flight covers a 20 MB/s client at 10 ms round trip.
@@ -55,6 +61,8 @@ SEND_BUFFER_BYTES = 128 * 1024
 # On shutdown, how long clients get to read their buffers and the 1001 close; then the sockets are cut
 # (a client that was not reading resumes from its cursor all the same).
 SHUTDOWN_GRACE_S = 2.0
+# How often open streams' keys are re-checked (revocation from another process, expiry): well within 1 s.
+KEY_CHECK_S = 0.5
 _ids = itertools.count(1)
 
 
@@ -90,8 +98,9 @@ class Gateway:
         self._server: Server | None = None
         self._fanout: Fanout | None = None
         self._catch_up: CatchUp | None = None
-        self._turns = asyncio.Semaphore(MAX_CATCH_UPS)
         self._sweeper: asyncio.Task[None] | None = None
+        self._describing = asyncio.Lock()
+        self._described: tuple[float, Topology] | None = None
         # Long enough for a reading client to answer a close; a client that stopped reading is cut then.
         self._close_timeout = min(10.0, settings.gateway_heartbeat_s)
         self.metrics = GatewayMetrics(self)
@@ -126,6 +135,7 @@ class Gateway:
             limit=s.gateway_buffer_bytes,
             on_drop=self._drop,
             open_state=State.OPEN,
+            recent_bytes=s.gateway_recent_bytes,
         )
         self._catch_up = CatchUp(
             self.bus,
@@ -135,6 +145,8 @@ class Gateway:
             s.gateway_buffer_bytes,
             drain_timeout=s.gateway_heartbeat_s,
             open_state=State.OPEN,
+            recent=self._fanout.recent,
+            readers=asyncio.Semaphore(MAX_CATCH_UPS),
         )
         self.ledger.listeners.append(self._fanout.publish)
         self.metrics.attach(self._fanout)
@@ -332,25 +344,51 @@ class Gateway:
     async def _resume(self, conn: StreamConnection, sub: Subscriber, cursor: cursors.Cursor) -> None:
         catch_up = self._catch_up
         assert catch_up is not None
-        async with self._turns:
-            start = plan(cursor, self.fanout.origin, await self.bus.describe())
-            if conn.protocol.state is not State.OPEN:
-                return
-            until = self.fanout.attach(sub, floor=start.offsets)
-            first = [protocol.subscribed(sub.filter, sub.cursor, sub.principal)]
-            if start.gap is not None:
-                first.append(start.gap)
-                log.warning("stream_gap", cursor=cursors.encode(cursor.origin, cursor.offsets))
-            sub.transport.write(b"".join(text_frame(m) for m in first))
-            try:
-                await catch_up.run(sub, start.offsets, until)
-            except Fell as exc:
-                if sub.attached and conn.protocol.state is State.OPEN:
-                    log.info("stream_catch_up_slow", error=str(exc))
-                    self.fanout.detach(sub)
-                    self._drop(sub, protocol.SLOW_CONSUMER, "slow consumer")
-                return
+        start = plan(cursor, self.fanout.origin, await self._topology(), await self._log_end(cursor))
+        if conn.protocol.state is not State.OPEN:
+            return
+        until = self.fanout.attach(sub, floor=start.offsets)
+        end = self.fanout.recent.end  # taken with the attach: items from here on are held live frames
+        first = [protocol.subscribed(sub.filter, sub.cursor, sub.principal)]
+        if start.gap is not None:
+            first.append(start.gap)
+            log.warning("stream_gap", cursor=cursors.encode(cursor.origin, cursor.offsets))
+        sub.transport.write(b"".join(text_frame(m) for m in first))
+        try:
+            await catch_up.run(sub, start.offsets, until, end)
+        except Fell as exc:
+            if sub.attached and conn.protocol.state is State.OPEN:
+                log.info("stream_catch_up_slow", error=str(exc))
+                self.fanout.detach(sub)
+                self._drop(sub, protocol.SLOW_CONSUMER, "slow consumer")
+            return
         self.fanout.go_live(sub)
+
+    async def _topology(self) -> Topology:
+        """The log's partitions and retention start, asked of Kafka at most once a second.
+
+        A reconnect storm would otherwise open one Kafka client per resuming connection just to ask.
+        """
+        async with self._describing:
+            now = asyncio.get_running_loop().time()
+            if self._described is None or now - self._described[0] > TOPOLOGY_TTL_S:
+                self._described = (now, await self.bus.describe())
+            return self._described[1]
+
+    async def _log_end(self, cursor: cursors.Cursor) -> dict[int, int]:
+        """The log's end as this process's reader knows it, waiting briefly when the cursor is past it.
+
+        A cursor from a gateway further along may name records this ledger has not fetched yet: give its
+        reader a few fetches to see them before calling the cursor beyond the end.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + END_WAIT_S
+        while True:
+            ends = self.ledger.ends
+            past = any(offset > ends.get(p, 0) for p, offset in enumerate(cursor.offsets))
+            if not past or loop.time() >= deadline:
+                return dict(ends)
+            await asyncio.sleep(0.05)
 
     # ------------------------------------------------------------------ closing
 
@@ -387,20 +425,34 @@ class Gateway:
         asyncio.get_running_loop().call_later(self._close_timeout, conn.transport.abort)
 
     async def _sweep(self) -> None:
-        """Keys revoked or expired while connected end their streams (checked once per heartbeat)."""
+        """Keys revoked, expired or removed while connected end their streams within a second.
+
+        `crisis keys revoke` in another process rewrites the keys file: one `stat` per tick notices it.
+        Expiry needs no file change, so every tick re-checks each open stream's key record (a dict lookup
+        per distinct key, no hashing).
+        """
         while True:
-            await asyncio.sleep(self.settings.gateway_heartbeat_s)
+            await asyncio.sleep(KEY_CHECK_S)
             server = self._server
             if server is None:
                 continue
+            try:
+                self.keys.refresh()
+            except Exception:  # a half-written or broken file: keep the keys we had, say so
+                log.exception("keys_reload_failed")
+                continue
+            now = utcnow()
             verdicts: dict[str, bool] = {}
             for ws in list(server.connections):
                 conn = _stream(ws)
-                if conn.token is None:
+                principal = conn.principal
+                if principal is None or conn.token is None:
                     continue
-                if conn.token not in verdicts:
-                    verdicts[conn.token] = self.keys.authenticate(conn.token) is not None
-                if not verdicts[conn.token]:
+                key_id = principal.key_id
+                if key_id not in verdicts:
+                    verdicts[key_id] = self.keys.still_valid(key_id, now)
+                if not verdicts[key_id]:
+                    log.info("stream_key_invalid", conn=conn.number, key_id=key_id)
                     self._close(conn, protocol.POLICY_VIOLATION, "the API key was revoked or expired")
 
 

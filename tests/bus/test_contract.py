@@ -120,3 +120,18 @@ async def test_a_reader_knows_how_far_behind_the_log_it_is(bus: Bus) -> None:
             while len(got) < 5:
                 got += await reader.next_batch(0.05)
         assert reader.behind() == 0
+
+
+async def test_a_reader_decodes_at_most_its_limit_per_batch_and_knows_the_ends(bus: Bus) -> None:
+    [*_, last] = await bus.publish([event("c1", n) for n in range(30)])  # one multi-record batch
+    async with bus.reader() as reader:
+        got: list[Delivered] = []
+        for _ in range(200):
+            batch = await reader.next_batch(0.05, 7)
+            assert len(batch) <= 7
+            got += batch
+            if len(got) == 30:
+                break
+        assert [d.envelope.data["n"] for d in got] == list(range(30))
+        # The end as the last fetch saw it (the high-watermark), not ListOffsets.
+        assert reader.ends()[last.partition] == last.offset + 1

@@ -26,7 +26,17 @@ from crisis.keys import KeyStore
 from crisis.ledger import Ledger
 from crisis.runtime import ledger_running
 from tests.conftest import Stack
-from tests.gateway.conftest import client, events, gateway_port, indicators, open_crisis, publish, recv, seq
+from tests.gateway.conftest import (
+    OpenStack,
+    client,
+    events,
+    gateway_port,
+    indicators,
+    open_crisis,
+    publish,
+    recv,
+    seq,
+)
 from tests.gateway.events import crisis_opened
 from tests.gateway.proxy import CuttableProxy
 
@@ -238,3 +248,78 @@ async def test_a_gateway_process_killed_and_restarted_loses_nothing(
             await publisher
         assert stream.connects == 2
     check_exact(got, sent)
+
+
+# ------------------------------------------------------------------ cursors beyond the end of the log
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("beyond", [[2**63, 2**63, 2**63], [0, 10_000, 0]], ids=["all", "one-partition"])
+async def test_a_cursor_beyond_the_end_of_the_log_gets_a_gap_then_everything(
+    full_stack: Stack, beyond: list[int]
+) -> None:
+    s = full_stack
+    crisis = await open_crisis(s)
+    sent = indicators([crisis], 5)
+    await publish(s.bus, sent)
+    key = s.add_key("vidshare", "provider")
+    async with client(s.ws_url, key) as ws:
+        origin = cursors.decode((await recv(ws))["cursor"]).origin
+    # The same cluster and topic, positions no event of this log ever had (a log reset under its clients).
+    cursor = cursors.encode(origin, beyond)
+    async with client(s.ws_url, key, cursor=cursor) as ws:
+        assert (await recv(ws))["type"] == "subscribed"
+        gap = await recv(ws)
+        assert gap["type"] == "gap", gap
+        assert gap["reason"] == "beyond_end"
+        assert gap["missing"] is None
+        got = await events(ws, 6)
+        assert [e["id"] for e in got] == [e.id for e in [crisis, *sent]]
+        # The gap's cursor is where the stream restarted: the start of this log.
+        assert cursors.decode(gap["cursor"]).offsets == (0, 0, 0)
+
+
+@pytest.mark.kafka
+async def test_a_cursor_at_the_end_of_the_log_is_no_gap(full_stack: Stack) -> None:
+    s = full_stack
+    crisis = await open_crisis(s)
+    await s.ledger.write(indicators([crisis], 5))  # folded: the next subscription starts after them
+    key = s.add_key("vidshare", "provider")
+    async with client(s.ws_url, key) as ws:
+        end = (await recv(ws))["cursor"]
+    async with client(s.ws_url, key, cursor=end) as ws:
+        assert (await recv(ws))["type"] == "subscribed"
+        await publish(s.bus, later := indicators([crisis], 2))
+        got = await events(ws, 2)
+    assert [e["id"] for e in got] == [e.id for e in later]
+
+
+# ------------------------------------------------------------------ catch-up beyond the recent window
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("budget", [70_000, 0], ids=["small-window", "no-window"])
+async def test_a_resume_older_than_the_recent_window_reads_kafka_then_the_window(
+    open_stack: OpenStack, budget: int
+) -> None:
+    # ~60 events of recent frames: a resume from the start reads most of the log from Kafka, then hands
+    # over to the window, while live events keep arriving. Two clients at once, to share the frames.
+    async with open_stack(gateway_recent_bytes=budget) as s:
+        crises = [await open_crisis(s) for _ in range(3)]
+        key = s.add_key("vidshare", "provider")
+        async with client(s.ws_url, key) as ws:
+            start = (await recv(ws))["cursor"]
+        first = indicators(crises, 1_500)
+        await publish(s.bus, first)
+        later = indicators(crises, 1_500, start=1_500)
+        publisher = asyncio.create_task(publish(s.bus, later, batch=50, pause=0.01))
+        async with (
+            Stream(s.ws_url, key, types=["indicator.shared"], cursor=start, dedupe=0) as one,
+            Stream(s.ws_url, key, types=["indicator.shared"], cursor=start, dedupe=0) as two,
+        ):
+            got_one, got_two = await asyncio.gather(consume(one, 3_000), consume(two, 3_000))
+        await publisher
+    check_exact(got_one, [*first, *later])
+    check_exact(got_two, [*first, *later])
+    assert not one.gaps
+    assert not two.gaps
