@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from crisis.domain.crisis import OrgName
 from crisis.domain.enums import Role
 from crisis.domain.envelope import utcnow
 from crisis.domain.principal import Principal
+from crisis.jsonfile import SharedJsonFile
 
 PREFIX = "cb"
 
@@ -59,33 +58,24 @@ class KeyStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._file = SharedJsonFile(path, KeyFile, mode=0o600)
+        self._parsed: KeyFile | None = None
         self._records: dict[str, KeyRecord] = {}
-        self._stamp: tuple[int, int, int] | None = None
-        self._checked = 0.0
         self._reload()
 
+    def _use(self, parsed: KeyFile | None) -> None:
+        if parsed is not self._parsed:
+            self._parsed = parsed
+            self._records = {} if parsed is None else {r.id: r for r in parsed.keys}
+
     def _reload(self) -> None:
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            self._records, self._stamp = {}, None
-            return
-        # The inode too: `crisis keys` replaces the file, so a same-size rewrite within one mtime tick shows.
-        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if stamp != self._stamp:
-            parsed = KeyFile.model_validate_json(self.path.read_bytes())
-            self._records = {r.id: r for r in parsed.keys}
-            self._stamp = stamp
+        self._use(self._file.load())
 
     def _fresh(self) -> None:
-        now = time.monotonic()
-        if now - self._checked > 1.0:
-            self._checked = now
-            self._reload()
+        self._use(self._file.fresh())
 
     def refresh(self) -> None:
         """Re-read the file if another process changed it (one `stat`: cheap enough twice a second)."""
-        self._checked = time.monotonic()
         self._reload()
 
     def still_valid(self, key_id: str, now: datetime | None = None) -> bool:
@@ -94,14 +84,7 @@ class KeyStore:
         return record is not None and record.valid_at(now or utcnow())
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        body = KeyFile(keys=list(self._records.values())).model_dump_json(indent=2)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(body)
-        os.replace(tmp, self.path)
-        self._stamp = None
+        self._file.save(KeyFile(keys=list(self._records.values())))
         self._reload()
 
     def add(

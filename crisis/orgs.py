@@ -8,14 +8,13 @@ registry and every well-formed name is accepted (a deployment that never registe
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from crisis.domain.crisis import OrgName
 from crisis.domain.envelope import utcnow
+from crisis.jsonfile import SharedJsonFile
 
 
 class OrgRecord(BaseModel):
@@ -33,28 +32,21 @@ class OrgFile(BaseModel):
 class OrgRegistry:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._file = SharedJsonFile(path, OrgFile, mode=0o644)
+        self._parsed: OrgFile | None = None
         self._records: dict[str, OrgRecord] | None = None
-        self._stamp: tuple[int, int] | None = None
-        self._checked = 0.0
         self._reload()
 
+    def _use(self, parsed: OrgFile | None) -> None:
+        if parsed is not self._parsed:
+            self._parsed = parsed
+            self._records = None if parsed is None else {r.name: r for r in parsed.orgs}
+
     def _reload(self) -> None:
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            self._records, self._stamp = None, None
-            return
-        stamp = (st.st_mtime_ns, st.st_size)
-        if stamp != self._stamp:
-            parsed = OrgFile.model_validate_json(self.path.read_bytes())
-            self._records = {r.name: r for r in parsed.orgs}
-            self._stamp = stamp
+        self._use(self._file.load())
 
     def _fresh(self) -> None:
-        now = time.monotonic()
-        if now - self._checked > 1.0:
-            self._checked = now
-            self._reload()
+        self._use(self._file.fresh())
 
     @property
     def exists(self) -> bool:
@@ -82,12 +74,5 @@ class OrgRegistry:
         return sorted((self._records or {}).values(), key=lambda r: r.name)
 
     def _save(self, records: dict[str, OrgRecord]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        body = OrgFile(orgs=list(records.values())).model_dump_json(indent=2)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(body)
-        os.replace(tmp, self.path)
-        self._stamp = None
+        self._file.save(OrgFile(orgs=list(records.values())))
         self._reload()
