@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from support import cpu_seconds, crisis_activated
+
 ROOT = Path(__file__).resolve().parents[1]
 _counter = itertools.count()
 
@@ -50,11 +52,6 @@ _counter = itertools.count()
 def raise_fd_limit() -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -399,26 +396,6 @@ class Result:
     note: str = ""
 
 
-def crisis_opened() -> Any:
-    from crisis.domain.crisis import CrisisCreate, opened
-    from crisis.domain.enums import EventType, Role, Status
-    from crisis.domain.envelope import Envelope, source_for, utcnow
-    from crisis.domain.events import CrisisChanged
-    from crisis.domain.principal import Principal
-
-    hub = Principal(org="hub", role=Role.COORDINATOR, key_id="bench")
-    req = CrisisCreate(title="fan-out bench", status=Status.ACTIVATED, level=1)
-    state, transition = opened(str(uuid.uuid4()), req, hub, utcnow())
-    return Envelope(
-        source=source_for(hub.org, hub.key_id),
-        type=EventType.CRISIS_ACTIVATED,
-        subject=state.id,
-        tlp=state.tlp,
-        mode=state.mode,
-        data=CrisisChanged(crisis=state, transition=transition, expected_version=0).model_dump(mode="json"),
-    )
-
-
 def indicator(crisis_id: str, stamp: bool) -> Any:
     from crisis.domain.enums import EventType, Mode, Tlp
     from crisis.domain.envelope import Envelope, source_for
@@ -460,7 +437,7 @@ async def run_one(server: str, n: int, args: argparse.Namespace, bootstrap: str,
     keys_file = workdir / f"keys-{topic}.json"
     _, key = KeyStore(keys_file).add("vidshare", Role.PROVIDER)
     async with KafkaBus(settings) as bus:
-        crisis = crisis_opened()
+        crisis = crisis_activated("fan-out bench")
         await bus.publish([crisis])
         port = free_port()
         srv = Process("serve", server, "--port", str(port), "--bootstrap", bootstrap, "--topic", topic,

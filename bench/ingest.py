@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+from support import cpu_seconds, wait_ready
 
 from crisis.broker import EmbeddedBroker, free_port
 from crisis.domain.enums import Role
@@ -30,35 +31,11 @@ from crisis.keys import KeyStore
 _counter = itertools.count()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux), to tell server cost from machine contention."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def batch(size: int) -> list[dict[str, str]]:
     return [
         {"kind": "sha256", "value": hashlib.sha256(str(next(_counter)).encode()).hexdigest()}
         for _ in range(size)
     ]
-
-
-async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=url) as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise SystemExit(f"the API process exited with {proc.returncode}")
-            try:
-                if (await http.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise SystemExit("the API process did not become ready")
 
 
 async def client(url: str, key: str, path: str, size: int, until: float, counts: dict[str, int]) -> None:

@@ -38,15 +38,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from support import cpu_seconds, crisis_activated
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-# ============================================================================================ server
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -179,26 +173,6 @@ def child(*argv: str, code: Path) -> subprocess.Popen[bytes]:
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(code)},
         preexec_fn=parent_death_preexec(),  # children die with this script
-    )
-
-
-def activated() -> Any:
-    from crisis.domain.crisis import CrisisCreate, opened
-    from crisis.domain.enums import EventType, Role, Status
-    from crisis.domain.envelope import Envelope, source_for, utcnow
-    from crisis.domain.events import CrisisChanged
-    from crisis.domain.principal import Principal
-
-    hub = Principal(org="hub", role=Role.COORDINATOR, key_id="bench")
-    req = CrisisCreate(title="resume bench", status=Status.ACTIVATED, level=1)
-    state, transition = opened(str(uuid.uuid4()), req, hub, utcnow())
-    return Envelope(
-        source=source_for(hub.org, hub.key_id),
-        type=EventType.CRISIS_ACTIVATED,
-        subject=state.id,
-        tlp=state.tlp,
-        mode=state.mode,
-        data=CrisisChanged(crisis=state, transition=transition, expected_version=0).model_dump(mode="json"),
     )
 
 
@@ -367,8 +341,8 @@ async def orchestrate(args: argparse.Namespace) -> None:
                 # The cut at the log's start: what a client that saw nothing yet would resume from.
                 async with connect(f"{ws_url}", additional_headers={"Authorization": f"Bearer {key}"}) as ws:
                     start_cursor = json.loads(await ws.recv())["cursor"]
-                crises = [activated() for _ in range(args.crises)]
-                live = activated()
+                crises = [crisis_activated("resume bench") for _ in range(args.crises)]
+                live = crisis_activated("resume bench")
                 await bus.publish([*crises, live])
                 t0 = time.perf_counter()
                 for i in range(0, args.events, 1000):

@@ -27,35 +27,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import httpx
+from support import cpu_seconds, wait_ready
 
 from crisis.broker import EmbeddedBroker, free_port
 from crisis.domain.enums import Role
 from crisis.keys import KeyStore
 
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=url) as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise SystemExit(f"the API process exited with {proc.returncode}")
-            with contextlib.suppress(httpx.TransportError):
-                if (await http.get("/readyz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.2)
-    raise SystemExit("the API process did not become ready")
-
-
-# A slow connection gives up this long after connecting if the server never closes it.
 GIVE_UP_S = 30.0
 
 
