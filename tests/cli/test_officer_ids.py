@@ -7,26 +7,12 @@ from collections import Counter
 
 import pytest
 
-from crisis.cli import ids, tail
-from crisis.cli.errors import CliError
+from crisis.cli import tail
 from crisis.client import Message
 from tests.cli.test_officer import crisis
 from tests.conftest import Stack
 
 pytestmark = pytest.mark.kafka
-
-
-def test_a_prefix_picks_one_id_or_names_the_candidates() -> None:
-    known = ["ab12-1", "ab34-2", "cd56-3"]
-    assert ids.pick("cd", known, "indicator") == "cd56-3"
-    assert ids.pick("ab12-1", [*known, "ab12-10"], "indicator") == "ab12-1"  # a whole id always wins
-    with pytest.raises(CliError, match=r"'ab' matches 2 indicators: ab12-1, ab34-2; give more"):
-        ids.pick("ab", known, "indicator")
-    with pytest.raises(CliError, match="no indicator you may read starts with 'ef'"):
-        ids.pick("ef", known, "indicator")
-    many = [f"a{i:02d}" for i in range(8)]
-    with pytest.raises(CliError, match="a00, a01, a02, a03, a04 and 3 more"):
-        ids.pick("a", many, "indicator")
 
 
 async def test_ack_takes_the_ids_tail_shows_and_never_names_unreadable_ones(
