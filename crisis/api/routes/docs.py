@@ -21,7 +21,8 @@ _FILES: Final = {
 }
 
 
-@router.get("/docs")
+# HEAD as well, as Starlette serves it on the page FastAPI would have made (a link checker asks with it).
+@router.api_route("/docs", methods=["GET", "HEAD"])
 async def swagger_ui() -> HTMLResponse:
     """The interactive API reference (Swagger UI), with every asset from this server."""
     return get_swagger_ui_html(
@@ -35,7 +36,7 @@ async def swagger_ui() -> HTMLResponse:
     )
 
 
-@router.get(ASSETS + "/{name}")
+@router.api_route(ASSETS + "/{name}", methods=["GET", "HEAD"])
 async def swagger_asset(name: str) -> FileResponse:
     """One of Swagger UI's static files."""
     media_type = _FILES.get(name)
