@@ -6,6 +6,7 @@ an ambiguity can reveal an id outside the key's audience.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -39,10 +40,20 @@ def pick(prefix: str, ids: Iterable[str], what: str, where: str = "") -> str:
     raise CliError(f"'{shown}' matches {len(matches)} {what}s{where}: {listed}; give more characters")
 
 
+def whole(text: str) -> bool:
+    """A whole id (the API makes UUIDs): used as given, with no listing; the API answers for it."""
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
 def crisis_id(api: Client, prefix: str) -> str:
     """The full id of the one crisis the key may read whose id starts with `prefix`."""
     if not prefix:
         raise CliError("a crisis id (or a prefix of one) is needed")
+    if whole(prefix):
+        return prefix
     return pick(prefix, (c["id"] for c in api.get("/v1/crises")["items"]), "crisis")
 
 
@@ -50,6 +61,8 @@ def indicator_id(api: Client, crisis: str, prefix: str) -> str:
     """The full id of the one indicator of `crisis` the key may read whose id starts with `prefix`."""
     if not prefix:
         raise CliError("an indicator id (or a prefix of one) is needed")
+    if whole(prefix):
+        return prefix  # a crisis of 100,000 indicators is not listed for an id given in full
     return pick(prefix, _indicator_ids(api, crisis), "indicator", f" in crisis {crisis}")
 
 

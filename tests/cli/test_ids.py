@@ -24,6 +24,12 @@ def test_a_prefix_picks_one_id_or_names_the_candidates() -> None:
         ids.pick("a", many, "indicator")
 
 
+def test_a_whole_id_is_used_as_given() -> None:
+    assert ids.whole("c0ffee00-1111-2222-3333-444444444444")
+    assert not ids.whole("c0ffee00") and not ids.whole("C0FFEE00-1111-2222-3333-444444444444")
+    assert not ids.whole("c0ffee0011112222333344444444444x")
+
+
 def test_tail_shows_8_characters_of_an_id_or_all_of_it() -> None:
     body = {
         "specversion": "1.0",
