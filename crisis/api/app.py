@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request, Response
 from crisis.api import problems
 from crisis.api.metrics import ApiMetrics
 from crisis.api.ratelimit import RateLimiter
-from crisis.api.routes import actions, console, crises, indicators, ops, report
+from crisis.api.routes import actions, console, crises, docs, indicators, ops, report
 from crisis.config import Settings
 from crisis.keys import KeyStore
 from crisis.ledger import Ledger
@@ -39,6 +39,7 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
         version="1",
         description="Declare and run online crises, share indicators, report provider actions.",
         lifespan=lifespan,
+        docs_url=None,  # served by crisis.api.routes.docs from local files
         # Also counts chunked bodies that carry no content-length (the middleware below checks the header).
         max_body_size=settings.max_body_bytes,
     )
@@ -56,6 +57,7 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
     app.include_router(report.router)
     app.include_router(ops.router)
     app.include_router(console.router)
+    app.include_router(docs.router)
 
     @app.middleware("http")
     async def context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from crisis.cli import exercise, keys, officer, orgs, output, servers, tail, tools
-from crisis.cli.errors import user_message
+from crisis.cli.errors import CliError, user_message
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader went away
 
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if message is None:
             raise
         print(f"crisis: error: {message}", file=sys.stderr)
-        return 1
+        return exc.exit_code if isinstance(exc, CliError) else 1
     return code
 
 

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import sys
 
+# Exit codes scripts can rely on (docs/api.md, "The CLI"): 0 done, 1 failed, 2 a usage error (argparse),
+# 3 a share answered with some items rejected (the others were shared and stand).
+EXIT_FAILED = 1
+EXIT_PARTLY_REJECTED = 3
+
 
 class CliError(Exception):
-    """A failure to report on stderr in one line; the command exits 1."""
+    """A failure to report on stderr in one line; the command exits `exit_code` (1 unless told)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def user_message(exc: BaseException) -> str | None:

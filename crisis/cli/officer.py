@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crisis.cli import output
-from crisis.cli.errors import CliError
+from crisis.cli import ids, output, status
+from crisis.cli.errors import EXIT_PARTLY_REJECTED, CliError
 from crisis.cli.files import read_text
 from crisis.domain.enums import ActionOutcome, ActivationCriterion, Status, Tlp
 from crisis.endpoints import API_URL_ENV
@@ -126,44 +126,88 @@ def _share(args: argparse.Namespace, api: Client) -> None:
     counts = {"created": 0, "sighting": 0, "rejected": 0}
     refused: list[str] = []
     extra: dict[str, Any] = {"tlp": args.tlp} if args.tlp else {}
+    if args.recipient:
+        extra["tlprecipients"] = args.recipient
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (TextColumn("sharing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=None, transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task("share", total=len(items))
-        for chunk in _chunks(items, args.batch):
-            body = {"indicators": [item for _, item in chunk], **extra}
-            result = api.post(f"/v1/crises/{args.crisis_id}/indicators", body)
-            for verdict in result["items"]:
-                counts[verdict["status"]] += 1
-                if verdict["status"] == "rejected":
-                    error = verdict["error"]
-                    where = f" ({error['field']})" if error.get("field") else ""
-                    refused.append(printable(f"{chunk[verdict['index']][0]}: {error['message']}{where}"))
-            bar.advance(task, len(chunk))
+    sent = 0
+    try:
+        with Progress(*columns, console=None, transient=True, disable=not sys.stderr.isatty()) as bar:
+            task = bar.add_task("share", total=len(items))
+            for chunk in _chunks(items, args.batch):
+                body = {"indicators": [item for _, item in chunk], **extra}
+                result = api.post(f"/v1/crises/{args.crisis_id}/indicators", body)
+                for verdict in result["items"]:
+                    counts[verdict["status"]] += 1
+                    if verdict["status"] == "rejected":
+                        error = verdict["error"]
+                        where = f" ({error['field']})" if error.get("field") else ""
+                        refused.append(printable(f"{chunk[verdict['index']][0]}: {error['message']}{where}"))
+                sent += len(chunk)
+                bar.advance(task, len(chunk))
+    finally:
+        # Also when a later batch fails: what the earlier batches did stands, and the officer must know it.
+        if sent:
+            _print_outcome(counts, refused, sent, len(items))
+    rejected = counts["rejected"]
+    if rejected:
+        rest = len(items) - rejected
+        stands = f"the other {rest} were shared" if rest else "nothing was shared"
+        raise CliError(
+            f"{rejected} of {len(items)} indicators were rejected (listed on stdout); {stands}",
+            exit_code=EXIT_PARTLY_REJECTED,
+        )
+
+
+def _print_outcome(counts: dict[str, int], refused: list[str], sent: int, total: int) -> None:
     print(f"created {counts['created']}, sighting {counts['sighting']}, rejected {counts['rejected']}")
     for line in refused:
         print(f"  rejected {line}")
-    if counts["rejected"]:
-        raise CliError(f"{counts['rejected']} of {len(items)} indicators were rejected")
+    if sent < total:
+        print(f"stopped after {sent} of {total} indicators: the rest were not sent")
 
 
 def _ack(args: argparse.Namespace, api: Client) -> None:
-    body = {"indicator_id": args.indicator_id, "outcome": args.outcome, "note": args.note}
-    action = api.post(f"/v1/crises/{args.crisis_id}/actions", body)
+    crisis = ids.crisis_id(api, args.crisis_id)
+    indicator = ids.indicator_id(api, crisis, args.indicator_id)
+    body = {"indicator_id": indicator, "outcome": args.outcome, "note": args.note}
+    action = api.post(f"/v1/crises/{crisis}/actions", body)
     who = f"{action['provider_org']} at {action['at']}"
     print(printable(f"{action['outcome']} reported for {action['indicator_id']} by {who}"))
 
 
 def _status(args: argparse.Namespace, api: Client) -> None:
-    if args.crisis_id:
-        _print_crisis(api.get(f"/v1/crises/{args.crisis_id}"))
+    if not args.crisis_id:
+        crises = api.get("/v1/crises")["items"]
+        if args.json:
+            print(json.dumps(crises, indent=2))
+            return
+        if not crises:
+            print("no crises you may read")
+        for crisis in crises:
+            _print_crisis(crisis)
         return
-    crises = api.get("/v1/crises")["items"]
-    if not crises:
-        print("no crises you may read")
-    for crisis in crises:
-        _print_crisis(crisis)
+    crisis_id = ids.crisis_id(api, args.crisis_id)
+    summary = status.summary(api.get(f"/v1/crises/{crisis_id}"), _report_if_readable(api, crisis_id))
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    for line in status.lines(summary):
+        print(printable(line))
+
+
+def _report_if_readable(api: Client, crisis_id: str) -> dict[str, Any] | None:
+    """The crisis's report, or None for a key whose role may not read it (an observer)."""
+    from crisis.client.http import ApiError
+
+    try:
+        report: dict[str, Any] = api.get(f"/v1/crises/{crisis_id}/report")
+    except ApiError as exc:
+        if exc.status == 403:
+            return None
+        raise
+    return report
 
 
 def _report(args: argparse.Namespace, api: Client) -> None:
@@ -232,18 +276,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     share.add_argument("--file", type=Path, help="CSV with a kind,value header, or JSON lines")
     share.add_argument("--batch", type=int, default=1000, help="indicators per request (default 1000)")
     share.add_argument("--tlp", choices=tlps, help="default: the crisis's TLP")
+    share.add_argument(
+        "--recipient", action="append", help="organisation for TLP red / amber+strict (repeatable)"
+    )
     share.set_defaults(run=_runner(_share))
 
     ack = sub.add_parser("ack", parents=[common], help="report a provider's receipt or action")
-    ack.add_argument("crisis_id")
-    ack.add_argument("indicator_id")
+    ack.add_argument("crisis_id", help="a crisis id, or any unique prefix of one")
+    ack.add_argument("indicator_id", help="an indicator id, or any unique prefix (as `crisis tail` shows)")
     ack.add_argument("outcome", choices=[o.value for o in ActionOutcome])
     ack.add_argument("--note", default="")
     ack.set_defaults(run=_runner(_ack))
 
-    status = sub.add_parser("status", parents=[common], help="list crises, or show one")
-    status.add_argument("crisis_id", nargs="?")
-    status.set_defaults(run=_runner(_status))
+    show = sub.add_parser("status", parents=[common], help="list crises, or show one in detail")
+    show.add_argument("crisis_id", nargs="?", help="a crisis id, or any unique prefix of one")
+    show.add_argument("--json", action="store_true", help="structured output for scripts")
+    show.set_defaults(run=_runner(_status))
 
     report = sub.add_parser("report", parents=[common], help="the crisis report (JSON, or --markdown)")
     report.add_argument("crisis_id")

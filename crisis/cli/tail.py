@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -19,14 +20,24 @@ if TYPE_CHECKING:
 
 # Attempts at the first connection before saying nothing answers (later drops are retried for ever).
 CONNECT_ATTEMPTS = 4
+# Characters of an id shown by default: unique in practice, and `crisis ack` / `crisis status` take any
+# unique prefix (`--full-ids` shows whole ids).
+SHORT_ID = 8
 
 
-def describe(message: Message) -> str:
-    """One line for a person: time, type, crisis, handling, then what happened; no control characters."""
-    return printable(_describe(message))
+def describe(message: Message, id_width: int = SHORT_ID) -> str:
+    """One line for a person: time, type, crisis, handling, then what happened; no control characters.
+
+    Ids are cut to `id_width` characters (0: whole)."""
+
+    def short(value: object) -> str:
+        text = str(value or "-")
+        return text[:id_width] if id_width else text
+
+    return printable(_describe(message, short))
 
 
-def _describe(message: Message) -> str:
+def _describe(message: Message, _short: Callable[[object], str]) -> str:
     body = message.body
     if message.type == "state":
         crisis = body.get("crisis") or {}
@@ -39,10 +50,10 @@ def _describe(message: Message) -> str:
     if body.get("mode") == "exercise":
         marks += " EXERCISE"
     when, crisis = _clock(body.get("time")), _short(message.subject)
-    return f"{when}  {message.type:<22} {crisis}  {marks:<13} {_what(message)}"
+    return f"{when}  {message.type:<22} {crisis}  {marks:<13} {_what(message, _short)}"
 
 
-def _what(message: Message) -> str:
+def _what(message: Message, _short: Callable[[object], str]) -> str:
     data = message.data
     if message.type.startswith("crisis."):
         text = _crisis_line(data.get("crisis") or {})
@@ -67,10 +78,6 @@ def _crisis_line(crisis: dict[str, Any]) -> str:
     return f'"{crisis.get("title", "")}" {crisis.get("status", "")}{level} v{crisis.get("version", "?")}'
 
 
-def _short(value: object) -> str:
-    return str(value or "-")[:8]
-
-
 def _clock(value: object) -> str:
     try:
         return datetime.fromisoformat(str(value)).strftime("%H:%M:%S")
@@ -92,10 +99,12 @@ async def tail(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         "connect_attempts": CONNECT_ATTEMPTS,
     }
     shown = 0
+    width = 0 if args.full_ids else SHORT_ID
     async with stream(stream_url(args.url), args.key, **options) as events:
         try:
             async for message in events:
-                print(json.dumps(message.body) if args.json else describe(message), file=out, flush=True)
+                line = json.dumps(message.body) if args.json else describe(message, width)
+                print(line, file=out, flush=True)
                 shown += 1 if message.is_event else 0
                 if args.count and shown >= args.count:
                     break
@@ -135,5 +144,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--mode", choices=["live", "exercise", "both"], default="live")
     p.add_argument("--cursor", help="continue right after the event that carried this cursor")
     p.add_argument("--json", action="store_true", help="one raw JSON message per line")
+    p.add_argument(
+        "--full-ids", action="store_true", help=f"whole ids (default: the first {SHORT_ID} characters)"
+    )
     p.add_argument("--count", type=int, default=0, help="stop after this many events (default: never)")
     p.set_defaults(run=_run)

@@ -138,6 +138,13 @@ class FirstRequest:
     envelopes: list[Envelope] = field(default_factory=list)
 
 
+def takes_follow_ups(state: CrisisState) -> bool:
+    """Whether a crisis takes indicators, sightings and provider actions: until it closes. A concluded
+    crisis has stood down, but late copies still surface and providers still remove them; only the
+    debrief's closure ends the record."""
+    return state.status is not Status.CLOSED
+
+
 def actor_of(env: Envelope) -> Principal:
     """The writer as the log records it. An unstamped event is read with a sharer's rights (the TLP
     rules still apply to it in full); role rules are checked only against a stamp."""
@@ -277,7 +284,7 @@ def _indicator_shared(env: Envelope, data: object, record: CrisisRecord) -> Outc
     assert isinstance(data, IndicatorShared)
     _check_role(env, SHARERS, "share indicators")
     _check_reader(env, record)
-    if record.state.status is Status.CLOSED:
+    if not takes_follow_ups(record.state):
         return rejected("crisis_closed", f"crisis {env.subject} is closed and takes no indicators")
     if data.shared_by != env.author_org:
         raise Rejected("forbidden", "an indicator is shared by the organisation that writes it")
@@ -295,7 +302,7 @@ def _indicator_sighted(env: Envelope, data: object, record: CrisisRecord) -> Out
     assert isinstance(data, IndicatorSighted)
     _check_role(env, SHARERS, "share indicators")
     _check_reader(env, record)
-    if record.state.status is Status.CLOSED:
+    if not takes_follow_ups(record.state):
         return rejected("crisis_closed", f"crisis {env.subject} is closed and takes no indicators")
     if data.sighted_by != env.author_org:
         raise Rejected("forbidden", "a sighting is reported by the organisation that writes it")
@@ -339,7 +346,7 @@ def _action_reported(env: Envelope, data: object, record: CrisisRecord) -> Outco
     if data.provider_org != env.author_org:
         raise Rejected("forbidden", "an action is reported by the organisation that writes it")
     _check_follow_up(env, indicator)
-    if record.state.status is Status.CLOSED:
+    if not takes_follow_ups(record.state):
         return rejected("crisis_closed", f"crisis {record.state.id} is closed")
     record.actions.append((env, data))
     return ACCEPTED

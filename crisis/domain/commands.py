@@ -16,9 +16,9 @@ from typing import Any
 
 from crisis.domain import audience
 from crisis.domain import crisis as rules
-from crisis.domain.book import SHARERS, Book, CrisisRecord, IndicatorRecord
+from crisis.domain.book import SHARERS, Book, CrisisRecord, IndicatorRecord, takes_follow_ups
 from crisis.domain.crisis import CrisisCreate, CrisisState, TransitionError, TransitionRequest
-from crisis.domain.enums import ActionOutcome, EventType, Role, Status, Tlp
+from crisis.domain.enums import ActionOutcome, EventType, Role, Tlp
 from crisis.domain.envelope import Envelope, source_for
 from crisis.domain.events import ActionReported, CrisisChanged
 from crisis.domain.principal import Principal
@@ -189,7 +189,7 @@ def share(
     already shared within the same audience and readable by the sharer (earlier, or in this batch)."""
     require(w.actor, SHARERS, "share indicators")
     record = readable_crisis(book, w.actor, crisis_id)
-    if record.state.status is Status.CLOSED:
+    if not takes_follow_ups(record.state):
         raise DomainError("crisis_closed", f"crisis {crisis_id} is closed and takes no indicators")
     handling = share_handling(w, record, tlp, recipients)
     in_batch: dict[tuple[str, str], str] = {}
@@ -230,7 +230,7 @@ def report_action(
     require(w.actor, (Role.PROVIDER,), "report actions")
     record = readable_crisis(book, w.actor, crisis_id)
     indicator = readable_indicator(record, w.actor, indicator_id)
-    if record.state.status is Status.CLOSED:
+    if not takes_follow_ups(record.state):
         raise DomainError("crisis_closed", f"crisis {crisis_id} is closed")
     data = ActionReported(
         indicator_id=indicator_id, outcome=outcome, provider_org=w.actor.org, at=w.at, note=note

@@ -12,7 +12,7 @@ import html
 import statistics
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Final
+from typing import Final, NamedTuple
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -39,6 +39,7 @@ class TimelineEntry(BaseModel):
     summary: str
     status: Status | None = Field(default=None, description="For crisis events: the status after the change.")
     level: int | None = Field(default=None, description="For crisis events: the level after the change.")
+    note: str = Field(default="", description="For provider actions: the provider's note, if any.")
 
 
 class SightingOut(BaseModel):
@@ -158,6 +159,7 @@ def _entry(env: Envelope, record: CrisisRecord) -> TimelineEntry:
         summary=summarise(env, record),
         status=status,
         level=level,
+        note=str(env.data.get("note") or "") if env.type is EventType.ACTION_REPORTED else "",
     )
 
 
@@ -268,6 +270,47 @@ def _median(values: Iterable[float]) -> float | None:
     return statistics.median(data) if data else None
 
 
+class Cell(NamedTuple):
+    """One provider's answer to one indicator: its first action, else its receipt; seconds from the share.
+    `due` without an outcome: the provider could read the indicator and has not answered."""
+
+    outcome: str | None
+    seconds: float | None
+    due: bool
+
+
+def matrix(providers: list[ProviderLine], indicators: list[IndicatorLine]) -> list[tuple[str, list[Cell]]]:
+    """The provider x indicator matrix: one row per indicator (its id), one cell per provider, in order."""
+    answered = [{i.indicator_id: i for i in p.items} for p in providers]
+    rows = []
+    for line in indicators:
+        cells = []
+        for items in answered:
+            item = items.get(line.indicator_id)
+            if item is None:
+                cells.append(Cell(None, None, False))
+            elif item.first_action is not None:
+                cells.append(Cell(str(item.first_action), item.action_s, True))
+            elif item.received_at is not None:
+                cells.append(Cell(str(ActionOutcome.RECEIVED), item.receipt_s, True))
+            else:
+                cells.append(Cell(None, None, True))
+        rows.append((line.indicator_id, cells))
+    return rows
+
+
+def cell_text(cell: Cell, duration: Callable[[float | None], str]) -> str:
+    """`removed 3m12s`; `no answer` when due and unanswered; empty when not the provider's to act on."""
+    if cell.outcome is None:
+        return "no answer" if cell.due else ""
+    return f"{cell.outcome} {duration(cell.seconds)}"
+
+
+def notes(report: Report) -> list[TimelineEntry]:
+    """The provider actions that carry a note, in log order."""
+    return [t for t in report.timeline if t.note]
+
+
 def render_markdown(report: Report) -> str:
     """The report as Markdown, for people and for pasting into a debrief."""
     c = report.crisis
@@ -292,6 +335,8 @@ def render_markdown(report: Report) -> str:
             f"| {p.action_within_hour} | {_dur(p.median_receipt_s)} | {_dur(p.median_action_s)} "
             f"| {_dur(p.slowest_receipt_s)} | {_dur(p.slowest_action_s)} |"
         )
+    lines += _markdown_matrix(report)
+    lines += _markdown_notes(report)
     lines += ["", "## Indicators", "", "| id | kind | canonical | shared at | by | sightings | retracted |"]
     lines.append("|---|---|---|---|---|---:|---|")
     for i in report.indicators:
@@ -303,6 +348,33 @@ def render_markdown(report: Report) -> str:
     for t in report.timeline:
         lines.append(f"| {t.time.isoformat()} | {t.type} | {_cell(t.org)} | {_cell(t.summary)} |")
     return "\n".join(lines) + "\n"
+
+
+def _markdown_matrix(report: Report) -> list[str]:
+    lines = ["", "## Answers by indicator and provider", ""]
+    if not report.providers or not report.indicators:
+        return [*lines, "None."]
+    lines += [
+        "First action (else receipt) and its delay from the share; `no answer`: due, not answered.",
+        "",
+        "| indicator | " + " | ".join(_cell(p.org) for p in report.providers) + " |",
+        "|---|" + "---|" * len(report.providers),
+    ]
+    for indicator_id, cells in matrix(report.providers, report.indicators):
+        texts = " | ".join(cell_text(c, _dur) for c in cells)
+        lines.append(f"| `{indicator_id}` | {texts} |")
+    return lines
+
+
+def _markdown_notes(report: Report) -> list[str]:
+    lines = ["", "## Action notes", ""]
+    found = notes(report)
+    if not found:
+        return [*lines, "None."]
+    lines += ["| time | provider | action | note |", "|---|---|---|---|"]
+    for t in found:
+        lines.append(f"| {t.time.isoformat()} | {_cell(t.org)} | {_cell(t.summary)} | {_cell(t.note)} |")
+    return lines
 
 
 def _dur(seconds: float | None) -> str:

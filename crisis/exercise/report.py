@@ -13,9 +13,9 @@ from dataclasses import asdict
 from datetime import datetime
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from crisis.domain.report import ProviderLine, Report
+from crisis.domain.report import ProviderLine, Report, cell_text, matrix, notes
 from crisis.exercise import plots
 from crisis.exercise.deadlines import Expectation
 from crisis.exercise.durations import clock, human
@@ -23,14 +23,21 @@ from crisis.exercise.figures import Debrief, simulation_check
 from crisis.exercise.sampling import Plan
 
 CSS = """
-body{font-family:system-ui,sans-serif;max-width:920px;margin:2em auto;padding:0 1em;color:#222}
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
+.wide{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:.9em;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 7px}
-th{background:#f4f4f4;text-align:left}td.n{text-align:right}.banner{background:#ffe08a;padding:.6em 1em;
-font-weight:bold;border:2px dashed #b58900}.note{color:#555;font-size:.9em}code{font-size:.85em}
+td{overflow-wrap:anywhere;vertical-align:top}
+th{background:#f4f4f4;text-align:left}td.n{text-align:right;white-space:nowrap}
+.banner{background:#ffe08a;padding:.6em 1em;font-weight:bold;border:2px dashed #b58900}
+.note{color:#555;font-size:.9em}code{font-size:.85em}
 .headline{display:flex;gap:1em;flex-wrap:wrap}
 .headline div{background:#f4f4f4;padding:.5em 1em;border-radius:4px}
 .headline b{display:block;font-size:1.4em}svg{max-width:100%;height:auto}
+@media (max-width:600px){body{margin:1em auto}table{font-size:.8em}td,th{padding:2px 4px}}
+@media print{body{max-width:none;margin:0;padding:0;font-size:9pt}.wide{overflow:visible}
+table{width:100%;font-size:8pt}thead{display:table-header-group}tr,svg{break-inside:avoid}
+h2{break-after:avoid}th,.banner,.headline div{print-color-adjust:exact;-webkit-print-color-adjust:exact}}
 """
 
 
@@ -115,8 +122,13 @@ PROVIDER_HEAD = [
 ]  # fmt: skip
 
 
-def _tables(d: Debrief) -> list[tuple[str, list[str], list[list[str]], str]]:
-    """(title, header, rows, note) for every table, shared by Markdown and HTML."""
+# (title, header, rows, note, the indices of the columns that hold figures), shared by Markdown and HTML.
+Table = tuple[str, list[str], list[list[str]], str, frozenset[int]]
+NONE: Final = frozenset[int]()
+
+
+def _tables(d: Debrief) -> list[Table]:
+    """Every table of the report, in order."""
     misses = [
         [
             m.provider,
@@ -142,18 +154,31 @@ def _tables(d: Debrief) -> list[tuple[str, list[str], list[list[str]], str]]:
         for t in d.report.timeline
     ]
     since = "exercise clock" if d.origin is not None else "since opening"
-    tables = [
+    tables: list[Table] = [
         (
             "Providers",
             PROVIDER_HEAD,
             _provider_rows(d.providers, d.speed),
             "Times from each indicator's share.",
+            frozenset(range(1, len(PROVIDER_HEAD))),
         ),
+        _answers(d),
         (
             "Deadlines missed",
             ["provider", "indicator", "what", "deadline", "actual"],
             misses,
             f"Judged by {rule}.",
+            frozenset({3, 4}),
+        ),
+        (
+            "Action notes",
+            ["wall clock (UTC)", since, "provider", "action", "note"],
+            [
+                [t.time.isoformat(timespec="seconds"), clock(d.offset(t.time)), t.org, t.summary, t.note]
+                for t in notes(d.report)
+            ],
+            "What providers wrote beside their actions.",
+            frozenset({1}),
         ),
     ]
     checks = [
@@ -167,20 +192,38 @@ def _tables(d: Debrief) -> list[tuple[str, list[str], list[list[str]], str]]:
             "What each simulated provider drew (medians, exercise time) beside what the log measured; "
             f"one wall-clock millisecond of latency is {d.speed / 1000:g} s of exercise time."
         )
-        tables.append(("Simulated providers: drawn and measured", head, checks, note))
+        tables.append(("Simulated providers: drawn and measured", head, checks, note, frozenset(range(1, 7))))
     if injects:
         head = ["planned", "inject", "sent (wall clock)", "result"]
-        tables.append(("Injects", head, injects, "Planned times are exercise time from the scenario."))
+        note = "Planned times are exercise time from the scenario."
+        tables.append(("Injects", head, injects, note, frozenset({0})))
     tables += [
         (
             "Indicators",
             ["id", "kind", "canonical", f"shared ({since})", "by", "sightings", "retracted"],
             indicators,
             "",
+            frozenset({3, 5}),
         ),
-        ("Timeline", ["wall clock (UTC)", since, "event", "org", "summary"], timeline, ""),
+        ("Timeline", ["wall clock (UTC)", since, "event", "org", "summary"], timeline, "", frozenset({1})),
     ]
     return tables
+
+
+def _answers(d: Debrief) -> Table:
+    """The provider x indicator matrix, delays in exercise time."""
+
+    def delay(seconds: float | None) -> str:
+        return "-" if seconds is None else human(seconds * d.speed)
+
+    head = ["indicator", *(p.org for p in d.report.providers)]
+    rows = [
+        [indicator_id[:8], *(cell_text(c, delay) for c in cells)]
+        for indicator_id, cells in matrix(d.report.providers, d.report.indicators)
+    ]
+    note = "Each provider's first action (else its receipt) and its delay from the share; "
+    note += "'no answer': due and not answered; empty: not the provider's to act on."
+    return ("Answers by indicator and provider", head, rows, note, NONE)
 
 
 def _gap(seconds: float | None, speed: float) -> str:
@@ -202,7 +245,7 @@ def to_markdown(d: Debrief) -> str:
     lines += [f"- {k}: {_md(v)}" for k, v in _facts(d)]
     lines += ["", f"_{_time_note(d)}_", "", "## Headline", ""]
     lines += [f"- {k}: **{v}**" for k, v in headline(d).items()]
-    for title, head, rows, note in _tables(d):
+    for title, head, rows, note, _numeric in _tables(d):
         lines += ["", f"## {title}", ""]
         if note:
             lines += [note, ""]
@@ -229,37 +272,40 @@ def to_html(d: Debrief) -> str:
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(_title(d))}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(_title(d))}</h1>",
     ]
     if d.is_exercise:
         parts.append('<p class="banner">EXERCISE - every event of this crisis is in exercise mode.</p>')
     parts.append(
-        "<table>" + "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in _facts(d))
+        '<div class="wide"><table>'
+        + "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in _facts(d))
     )
-    parts.append(f'</table><p class="note">{escape(_time_note(d))}</p><div class="headline">')
+    parts.append(f'</table></div><p class="note">{escape(_time_note(d))}</p><div class="headline">')
     parts += [f"<div><b>{escape(v)}</b>{escape(k)}</div>" for k, v in headline(d).items()]
     parts.append("</div>")
     parts += ["<h2>Crisis timeline</h2>", plots.crisis_timeline(d)]
     parts += ["<h2>Provider receipt and action times</h2>", plots.provider_times(d)]
     parts += ["<h2>Indicators shared over time</h2>", plots.indicators_over_time(d)]
     parts += ["<h2>Deadlines missed</h2>", plots.deadlines_missed(d)]
-    for title, head, rows, note in _tables(d):
+    for title, head, rows, note, numeric in _tables(d):
         parts.append(f"<h2>{escape(title)}</h2>" + (f'<p class="note">{escape(note)}</p>' if note else ""))
-        parts.append(_html_table(head, rows) if rows else "<p>None.</p>")
+        parts.append(_html_table(head, rows, numeric) if rows else "<p>None.</p>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
-def _html_table(head: list[str], rows: list[list[str]]) -> str:
+def _html_table(head: list[str], rows: list[list[str]], numeric: frozenset[int]) -> str:
+    """A table in a scrolling box (it never widens the page); the caller says which columns are figures,
+    so a title that starts with a digit is not right-aligned as one."""
     cells = "".join(f"<th>{escape(h)}</th>" for h in head)
+    classes = [' class="n"' if i in numeric else "" for i in range(len(head))]
     body = "".join(
-        "<tr>"
-        + "".join(f"<td{' class=n' if c[:1].isdigit() else ''}>{escape(c)}</td>" for c in row)
-        + "</tr>"
+        "<tr>" + "".join(f"<td{classes[i]}>{escape(c)}</td>" for i, c in enumerate(row)) + "</tr>"
         for row in rows
     )
-    return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide"><table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def to_json(d: Debrief) -> dict[str, Any]:

@@ -48,7 +48,7 @@ def test_exercise_events_never_touch_a_live_crisis() -> None:
     assert book.apply(wrong).code == "mode_mismatch"
 
 
-def test_a_closed_crisis_takes_no_indicators_and_no_actions() -> None:
+def test_a_concluded_crisis_records_actions_and_a_closed_one_takes_none() -> None:
     from crisis.domain import crisis as rules
     from crisis.domain.crisis import TransitionRequest
     from crisis.domain.enums import Status
@@ -70,5 +70,8 @@ def test_a_closed_crisis_takes_no_indicators_and_no_actions() -> None:
             data=data.model_dump(mode="json"),
         )
         assert book.apply(env).accepted
+        if to is Status.CONCLUDED:  # stood down: a late removal is still recorded
+            assert book.apply(action("vidshare", "i1", "removed", 11)).accepted
+    assert len(book.crises[CID].actions) == 1
     assert book.apply(shared("i2", "2" * 32, 20)).code == "crisis_closed"
-    assert book.apply(action("vidshare", "i1", "removed", 21)).code == "crisis_closed"
+    assert book.apply(action("vidshare", "i1", "blocked", 21)).code == "crisis_closed"

@@ -12,7 +12,7 @@ from crisis.domain.enums import EventType, Mode, Role, Tlp
 from crisis.domain.envelope import Envelope, source_for
 from crisis.domain.events import CrisisChanged
 from crisis.domain.principal import Principal
-from crisis.domain.report import Report, build_report, render_markdown
+from crisis.domain.report import Report, build_report, cell_text, matrix, render_markdown
 
 T0 = datetime(2026, 3, 15, 13, 40, tzinfo=UTC)
 HUB = Principal(org="hub", role=Role.COORDINATOR, key_id="k1")
@@ -62,8 +62,10 @@ def sighted(of: str, value: str, minutes: float, org: str = "hub", **handling: A
     )
 
 
-def action(org: str, ind_id: str, outcome: str, minutes: float, **handling: Any) -> Envelope:
+def action(org: str, ind_id: str, outcome: str, minutes: float, note: str = "", **handling: Any) -> Envelope:
     data = {"indicator_id": ind_id, "outcome": outcome, "provider_org": org, "at": at(minutes).isoformat()}
+    if note:
+        data["note"] = note
     return Envelope(
         id=f"e-{org}-{ind_id}-{outcome}",
         source=source_for(org, "k3"),
@@ -193,6 +195,30 @@ def test_report_json_round_trip_and_markdown() -> None:
     assert text.startswith("# Crisis report: Attack")
     assert "| vidshare | 2 | 2 | 1 | 1 | 1 | 37m30s | 50m00s | 70m00s | 50m00s |" in text
     assert text.count("\n| 2026-") == 10
+
+
+def test_the_matrix_and_the_notes_show_each_providers_answers() -> None:
+    book = scenario()
+    for env in (
+        shared("i3", "3" * 32, 20),
+        shared("i4", "4" * 32, 22, tlp=Tlp.RED, recipients=("vidshare",)),  # not tubeco's to act on
+        action("vidshare", "i3", "disagree", 40, note="<b>satire</b> | kept"),
+    ):
+        assert book.apply(env).accepted, env
+    report = build_report(book.crises[CID], at(200))
+    rows = matrix(report.providers, report.indicators)
+    texts = [(i, [cell_text(c, lambda s: f"{s:.0f}s") for c in cells]) for i, cells in rows]
+    assert texts == [
+        ("i1", ["blocked 1800s", "removed 3000s"]),
+        ("i2", ["not_found 7200s", "received 4200s"]),
+        ("i3", ["no answer", "disagree 1200s"]),
+        ("i4", ["", "no answer"]),
+    ]
+    text = render_markdown(report)
+    assert "| indicator | tubeco | vidshare |" in text
+    assert "| `i3` | no answer | disagree 20m00s |" in text and "| `i4` |  | no answer |" in text
+    # The note is the provider's text: shown, but never as HTML or as a table's column break.
+    assert "| vidshare: disagree for i3 | &lt;b&gt;satire&lt;/b&gt; \\| kept |" in text
 
 
 def test_handling_helpers() -> None:

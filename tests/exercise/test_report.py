@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from crisis.cli import main
-from crisis.domain.report import Report, render_markdown
+from crisis.domain.report import Report, TimelineEntry, render_markdown
 from crisis.exercise import figures, plots, report, svg
 from crisis.exercise.deadlines import Expectation
 from crisis.exercise.figures import Debrief
@@ -229,3 +229,25 @@ def test_report_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
     for path in report.write(Debrief(make_report(), speed=SPEED), out, "drill"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert "older" not in (out / "drill.md").read_text()
+
+
+def test_html_fits_the_page_aligns_figures_only_and_shows_answers_and_notes() -> None:
+    built = make_report()
+    noted = TimelineEntry.model_validate(
+        {"time": at(20), "type": "action.reported", "event_id": "a1", "org": "slow",
+         "summary": "slow: removed for i1", "note": "2 mirrors <also> gone"}
+    )  # fmt: skip
+    built = built.model_copy(update={"timeline": [*built.timeline, noted]})
+    page = report.to_html(Debrief(built, speed=SPEED))
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert "@media print" in page
+    assert page.count('<div class="wide"><table>') == page.count("<table>")  # every table scrolls alone
+    # A note that starts with a digit is text, not a figure; the provider figures are figures.
+    assert "<td>2 mirrors &lt;also&gt; gone</td>" in page
+    assert '<td class="n">2</td>' in page
+    # The matrix: one row per indicator, one column per provider, delays in exercise time.
+    assert "<th>indicator</th><th>fast</th><th>slow</th>" in page
+    assert "<td>i2</td><td>removed 5 min</td><td>received 40 min</td>" in page
+    text = report.to_markdown(Debrief(built, speed=SPEED))
+    assert "| i1 | removed 5 min | removed 1 h 10 min |" in text
+    assert "| slow | slow: removed for i1 | 2 mirrors &lt;also&gt; gone |" in text
