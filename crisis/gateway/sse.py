@@ -23,6 +23,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from crisis.domain.principal import Principal
+from crisis.gateway import cursor as cursors
 from crisis.gateway import protocol
 from crisis.gateway.fanout import Subscriber
 from crisis.gateway.protocol import ProtocolError, Subscription
@@ -57,8 +58,11 @@ def subscription(request: Request, query: str) -> Subscription:
     last = request.headers.get("Last-Event-ID")
     if last is None or not last.strip():
         return sub
-    resumed = protocol.parse_query(f"cursor={last.strip()}")
-    return Subscription(sub.filter, resumed.cursor, resumed.cursor_text)
+    text = last.strip()
+    try:
+        return Subscription(sub.filter, cursors.decode(text), text)
+    except cursors.CursorError as exc:
+        raise ProtocolError(f"invalid Last-Event-ID: {exc}") from exc
 
 
 def reframe(frames: bytes) -> bytes:

@@ -88,6 +88,9 @@ async def test_refusals_are_plain_http_answers_before_any_event(full_stack: Stac
         assert (
             await http.get("/v1/events", headers={**headers(observer), "Accept": "text/html"})
         ).status_code == 406
+        garbled = await http.get("/v1/events", headers={**headers(observer), "Last-Event-ID": "not a cursor"})
+        assert garbled.status_code == 400
+        assert "Last-Event-ID" in garbled.text
 
 
 async def test_tlp_red_reaches_only_its_recipients(full_stack: Stack) -> None:
