@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ from crisis.domain.enums import Role, Tlp
 from crisis.domain.envelope import Envelope
 from crisis.gateway import cursor as cursors
 from tests.conftest import Stack
-from tests.gateway.conftest import gateway_port, indicators, open_crisis, publish, seq
+from tests.gateway.conftest import OpenStack, gateway_port, indicators, open_crisis, publish, seq
 from tests.gateway.events import indicator_shared
 from tests.gateway.proxy import CuttableProxy
 
@@ -35,14 +36,20 @@ def headers(key: str, last_id: str | None = None) -> dict[str, str]:
 
 
 async def read(
-    port: int, key: str, count: int, *, params: dict[str, str] | None = None, timeout: float = 10.0
+    port: int,
+    key: str,
+    count: int,
+    *,
+    params: dict[str, str] | None = None,
+    last_id: str | None = None,
+    timeout: float = 10.0,
 ) -> list[ServerSentEvent]:
     """The first `count` SSE events of one response (control messages included)."""
     out: list[ServerSentEvent] = []
     async with (
         asyncio.timeout(timeout),
         httpx.AsyncClient(timeout=30) as http,
-        aconnect_sse(http, "GET", events_url(port), headers=headers(key), params=params) as source,
+        aconnect_sse(http, "GET", events_url(port), headers=headers(key, last_id), params=params) as source,
     ):
         async for sse in source.aiter_sse():
             out.append(sse)
@@ -204,3 +211,43 @@ async def test_a_revoked_key_ends_its_sse_stream_with_a_closing_event(full_stack
     assert got[-1].event == "closing"
     assert closing["code"] == 1008
     assert "revoked" in closing["reason"]
+
+
+async def test_a_stalled_sse_client_gets_closing_with_its_cursor_and_resumes_losing_nothing(
+    open_stack: OpenStack,
+) -> None:
+    async with open_stack(gateway_buffer_bytes=65536) as s:
+        crises = [await open_crisis(s) for _ in range(2)]
+        key = s.add_key("vidshare", "provider")
+        port = gateway_port(s)
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        with sock:
+            await loop.sock_connect(sock, ("127.0.0.1", port))
+            request = (
+                f"GET /v1/events?type=indicator.shared HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Authorization: Bearer {key}\r\nAccept: text/event-stream\r\n\r\n"
+            )
+            await loop.sock_sendall(sock, request.encode())
+            await asyncio.sleep(0.3)
+            sent = indicators(crises, 6_000)
+            await publish(s.bus, sent)  # ~4 MB against 64 KB of buffer: the stream cannot keep it
+            await asyncio.sleep(2.0)
+            body = b""
+            async with asyncio.timeout(15):
+                while chunk := await loop.sock_recv(sock, 1 << 20):
+                    body += chunk
+        blocks = body.partition(b"\r\n\r\n")[2].decode().split("\n\n")
+        parsed = [dict(line.split(": ", 1) for line in b.splitlines() if ": " in line) for b in blocks if b]
+        got = [json.loads(p["data"]) for p in parsed if "event" not in p and "data" in p]
+        closing = parsed[-1]
+        assert closing["event"] == "closing"
+        assert json.loads(closing["data"])["code"] == 4008
+        assert len(got) < len(sent)
+        # What was missed comes after the cursor of the closing event, exactly.
+        rest = await read(
+            port, key, 1 + len(sent) - len(got), params={"type": "indicator.shared"}, last_id=closing["id"]
+        )
+        check_exact([*got, *(json.loads(e.data) for e in rest[1:])], sent)
