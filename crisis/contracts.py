@@ -227,50 +227,16 @@ _CONTROL_SUMMARIES = {
 }
 
 
+CONTROL_OUT = ["subscribed", "state", "gap", "closing"]
+CLIENT_IN = ["auth", "subscribe"]
+_BEARER = [{"$ref": "#/components/securitySchemes/bearer"}]
+
+
 def asyncapi(topic: str = "crisis.events") -> dict[str, Any]:
-    kafka = {
-        f"kafka_{t.name.lower()}": {
-            "name": t.value,
-            "title": f"{t.value} (Kafka record)",
-            "summary": SUMMARIES[t],
-            "contentType": "application/json",
-            "headers": kafka_headers(t),
-            "payload": {"$ref": f"./{t.value}.json#/properties/data"},
-            "bindings": {"kafka": {"key": KAFKA_KEY, "bindingVersion": "0.5.0"}},
-        }
-        for t in EventType
-    }
-    structured = {
-        f"event_{t.name.lower()}": {
-            "name": t.value,
-            "title": t.value,
-            "summary": SUMMARIES[t],
-            "contentType": "application/cloudevents+json",
-            "payload": {"$ref": f"./{t.value}.json"},
-        }
-        for t in EventType
-    }
+    kafka, structured = _kafka_messages(), _structured_messages()
     schemas = control_schemas()
-    control = {
-        name: {
-            "name": name,
-            "title": name,
-            "summary": _CONTROL_SUMMARIES[name],
-            "contentType": "application/json",
-            "payload": {"$ref": f"#/components/schemas/{name}"},
-        }
-        for name in schemas
-    }
     crisis_defs = cast(dict[str, Any], schemas["state"]["properties"]["crisis"]).pop("$defs", {})
-    server_out = [*structured, "subscribed", "state", "gap", "closing"]
-    bearer = [{"$ref": "#/components/securitySchemes/bearer"}]
-
-    def refs(channel: str, names: list[str]) -> list[dict[str, str]]:
-        return [{"$ref": f"#/channels/{channel}/messages/{n}"} for n in names]
-
-    def own(names: list[str], pool: dict[str, Any]) -> dict[str, Any]:
-        return {n: {"$ref": f"#/components/messages/{n}"} for n in names if n in pool}
-
+    control = _control_messages(schemas)
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -282,90 +248,9 @@ def asyncapi(topic: str = "crisis.events") -> dict[str, Any]:
             "attributes are `ce_` headers and the value is `data`. On the WebSocket stream and over SSE in "
             "structured mode with a resumable `cursor`, beside control messages.",
         },
-        "servers": {
-            "kafka": {
-                "host": "localhost:9092",
-                "protocol": "kafka",
-                "description": "The event log (Apache Kafka, or the embedded broker of `crisis up`). Only "
-                "the API processes write to it; readers are the gateway, the ledger and trusted consumers.",
-            },
-            "gateway": {
-                "host": "localhost:8001",
-                "protocol": "ws",
-                "description": "The live stream (WebSocket).",
-                "security": bearer,
-            },
-            "gatewayHttp": {
-                "host": "localhost:8001",
-                "protocol": "http",
-                "description": "The live stream as Server-Sent Events (text/event-stream).",
-                "security": bearer,
-            },
-        },
-        "channels": {
-            "events": {
-                "address": topic,
-                "servers": [{"$ref": "#/servers/kafka"}],
-                "messages": own(list(kafka), kafka),
-                "bindings": {"kafka": {"topic": topic, "bindingVersion": "0.5.0"}},
-            },
-            "stream": {
-                "address": "/v1/stream",
-                "description": "Subprotocol cloudevents.json; one JSON text frame per message.",
-                "servers": [{"$ref": "#/servers/gateway"}],
-                "messages": {
-                    **own(server_out, {**structured, **control}),
-                    **own(["auth", "subscribe"], control),
-                },
-                "bindings": {
-                    "ws": {
-                        "method": "GET",
-                        "query": {"type": "object", "properties": _QUERY},
-                        "headers": {
-                            "type": "object",
-                            "properties": {"Authorization": _string("Bearer <key>; browsers send `auth`.")},
-                        },
-                        "bindingVersion": "0.1.0",
-                    }
-                },
-            },
-            "events-sse": {
-                "address": "/v1/events",
-                "description": "Server-Sent Events with the stream's query parameters. CloudEvents are "
-                "`message` events whose `id` is their cursor; control messages name their type in `event`. "
-                "Resume with `Last-Event-ID: <cursor>`.",
-                "servers": [{"$ref": "#/servers/gatewayHttp"}],
-                "messages": own(server_out, {**structured, **control}),
-            },
-        },
-        "operations": {
-            "publishEvents": {
-                "action": "send",
-                "summary": "The API appends events after validating them against the log.",
-                "channel": {"$ref": "#/channels/events"},
-                "messages": refs("events", list(kafka)),
-            },
-            "consumeEvents": {
-                "action": "receive",
-                "channel": {"$ref": "#/channels/events"},
-                "messages": refs("events", list(kafka)),
-            },
-            "receiveStream": {
-                "action": "receive",
-                "channel": {"$ref": "#/channels/stream"},
-                "messages": refs("stream", server_out),
-            },
-            "sendStreamRequests": {
-                "action": "send",
-                "channel": {"$ref": "#/channels/stream"},
-                "messages": refs("stream", ["auth", "subscribe"]),
-            },
-            "receiveEventsOverSse": {
-                "action": "receive",
-                "channel": {"$ref": "#/channels/events-sse"},
-                "messages": refs("events-sse", server_out),
-            },
-        },
+        "servers": _servers(),
+        "channels": _channels(topic, list(kafka), [*structured, *CONTROL_OUT]),
+        "operations": _operations(list(kafka), [*structured, *CONTROL_OUT]),
         "components": {
             "messages": {**kafka, **structured, **control},
             "schemas": {**schemas, **crisis_defs},
@@ -378,6 +263,132 @@ def asyncapi(topic: str = "crisis.events") -> dict[str, Any]:
             },
         },
     }
+
+
+def _kafka_messages() -> dict[str, Any]:
+    """Binary mode: the key, the `ce_` headers, and `data` as the record's value."""
+    return {
+        f"kafka_{t.name.lower()}": {
+            "name": t.value,
+            "title": f"{t.value} (Kafka record)",
+            "summary": SUMMARIES[t],
+            "contentType": "application/json",
+            "headers": kafka_headers(t),
+            "payload": {"$ref": f"./{t.value}.json#/properties/data"},
+            "bindings": {"kafka": {"key": KAFKA_KEY, "bindingVersion": "0.5.0"}},
+        }
+        for t in EventType
+    }
+
+
+def _structured_messages() -> dict[str, Any]:
+    return {
+        f"event_{t.name.lower()}": {
+            "name": t.value,
+            "title": t.value,
+            "summary": SUMMARIES[t],
+            "contentType": "application/cloudevents+json",
+            "payload": {"$ref": f"./{t.value}.json"},
+        }
+        for t in EventType
+    }
+
+
+def _control_messages(schemas: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: {
+            "name": name,
+            "title": name,
+            "summary": _CONTROL_SUMMARIES[name],
+            "contentType": "application/json",
+            "payload": {"$ref": f"#/components/schemas/{name}"},
+        }
+        for name in schemas
+    }
+
+
+def _servers() -> dict[str, Any]:
+    return {
+        "kafka": {
+            "host": "localhost:9092",
+            "protocol": "kafka",
+            "description": "The event log (Apache Kafka, or the embedded broker of `crisis up`). Only "
+            "the API processes write to it; readers are the gateway, the ledger and trusted consumers.",
+        },
+        "gateway": {
+            "host": "localhost:8001",
+            "protocol": "ws",
+            "description": "The live stream (WebSocket).",
+            "security": _BEARER,
+        },
+        "gatewayHttp": {
+            "host": "localhost:8001",
+            "protocol": "http",
+            "description": "The live stream as Server-Sent Events (text/event-stream).",
+            "security": _BEARER,
+        },
+    }
+
+
+def _channels(topic: str, kafka: list[str], server_out: list[str]) -> dict[str, Any]:
+    return {
+        "events": {
+            "address": topic,
+            "servers": [{"$ref": "#/servers/kafka"}],
+            "messages": _own(kafka),
+            "bindings": {"kafka": {"topic": topic, "bindingVersion": "0.5.0"}},
+        },
+        "stream": {
+            "address": "/v1/stream",
+            "description": "Subprotocol cloudevents.json; one JSON text frame per message.",
+            "servers": [{"$ref": "#/servers/gateway"}],
+            "messages": _own([*server_out, *CLIENT_IN]),
+            "bindings": {
+                "ws": {
+                    "method": "GET",
+                    "query": {"type": "object", "properties": _QUERY},
+                    "headers": {
+                        "type": "object",
+                        "properties": {"Authorization": _string("Bearer <key>; browsers send `auth`.")},
+                    },
+                    "bindingVersion": "0.1.0",
+                }
+            },
+        },
+        "events-sse": {
+            "address": "/v1/events",
+            "description": "Server-Sent Events with the stream's query parameters. CloudEvents are "
+            "`message` events whose `id` is their cursor; control messages name their type in `event`. "
+            "Resume with `Last-Event-ID: <cursor>`.",
+            "servers": [{"$ref": "#/servers/gatewayHttp"}],
+            "messages": _own(server_out),
+        },
+    }
+
+
+def _operations(kafka: list[str], server_out: list[str]) -> dict[str, Any]:
+    def operation(action: str, channel: str, names: list[str], **more: str) -> dict[str, Any]:
+        return {
+            "action": action,
+            **more,
+            "channel": {"$ref": f"#/channels/{channel}"},
+            "messages": [{"$ref": f"#/channels/{channel}/messages/{n}"} for n in names],
+        }
+
+    return {
+        "publishEvents": operation(
+            "send", "events", kafka, summary="The API appends events after validating them against the log."
+        ),
+        "consumeEvents": operation("receive", "events", kafka),
+        "receiveStream": operation("receive", "stream", server_out),
+        "sendStreamRequests": operation("send", "stream", CLIENT_IN),
+        "receiveEventsOverSse": operation("receive", "events-sse", server_out),
+    }
+
+
+def _own(names: list[str]) -> dict[str, Any]:
+    """A channel's messages, each a reference to the one definition in components."""
+    return {n: {"$ref": f"#/components/messages/{n}"} for n in names}
 
 
 def openapi() -> dict[str, Any]:
