@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request, Response
 
-from crisis.api import problems
+from crisis.api import openapi, problems
 from crisis.api.metrics import ApiMetrics
 from crisis.api.ratelimit import RateLimiter
 from crisis.api.routes import actions, console, crises, docs, indicators, ops, report
@@ -42,6 +42,7 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
         docs_url=None,  # served by crisis.api.routes.docs from local files
         # Also counts chunked bodies that carry no content-length (the middleware below checks the header).
         max_body_size=settings.max_body_bytes,
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.settings = settings
     app.state.ledger = ledger
@@ -51,6 +52,7 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
     app.state.metrics = metrics = ApiMetrics(ledger)
     problems.install(app)
     problems.document(app)
+    openapi.document(app)
     app.include_router(crises.router)
     app.include_router(indicators.router)
     app.include_router(actions.router)

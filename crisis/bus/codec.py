@@ -44,10 +44,11 @@ class _Outgoing:
             "time": env.time,
             "subject": env.subject,
             "datacontenttype": env.datacontenttype,
+            "dataschema": env.dataschema,
             "tlp": str(env.tlp),
             "mode": str(env.mode),
         }
-        if env.tlprecipients:
+        if env.tlprecipients:  # the same comma-separated string as in structured JSON
             attributes["tlprecipients"] = ",".join(env.tlprecipients)
         # Extension attributes only when set: events written before they existed decode unchanged.
         if env.role is not None:
@@ -67,11 +68,9 @@ class _Outgoing:
 
 def _incoming(attributes: dict[str, Any], data: Any) -> Any:
     """The SDK's event factory hook: build our Envelope straight from the parsed attributes."""
-    attributes.pop("partitionkey", None)
     if "specversion" not in attributes:
         raise ValueError("not a CloudEvent: no ce_specversion header")
-    recipients = str(attributes.pop("tlprecipients", "") or "")
-    attributes["tlprecipients"] = tuple(r for r in recipients.split(",") if r)
+    # partitionkey and dataschema are derived (the envelope drops them); tlprecipients is split there too.
     attributes["data"] = data
     return Envelope.model_validate(attributes)
 

@@ -15,6 +15,8 @@ def _schemas(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    schemas = sub.add_parser("schemas", help="write JSON Schemas per event type and the AsyncAPI document")
+    schemas = sub.add_parser(
+        "schemas", help="write JSON Schemas per event type, the AsyncAPI and OpenAPI documents"
+    )
     schemas.add_argument("--out", type=Path, default=Path("schemas"))
     schemas.set_defaults(run=_schemas)

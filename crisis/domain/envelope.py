@@ -1,4 +1,9 @@
-"""The one envelope every event travels in: CloudEvents 1.0 plus `tlp` and `mode`."""
+"""The one envelope every event travels in: CloudEvents 1.0 plus `tlp` and `mode`.
+
+Every attribute has one representation in every binding: CloudEvents extension values are scalars, so the
+named recipients travel as one comma-separated string (`"bka,vidshare"`, `""` for none) in Kafka headers and
+in structured JSON alike. Inside the process they are a tuple; the list form of older frames still reads.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,26 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    computed_field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from crisis.domain.enums import EventType, Mode, Role, Tlp
 
 SPECVERSION: Final = "1.0"
 CONTENT_TYPE: Final = "application/json"
+# Where the published JSON Schemas live (schemas/ in the repository, served under this base).
+SCHEMA_BASE: Final = "https://crisis-bus.org/schemas/"
+# Attributes a binding adds that the envelope derives itself: the Kafka binding's `partitionkey` (the record
+# key, the crisis id) and `dataschema` (from `type`). Accepted on input and dropped.
+_DERIVED: Final = ("partitionkey", "dataschema")
 
 
 def new_event_id() -> str:
@@ -42,7 +61,9 @@ class Envelope(BaseModel):
     tlp: Tlp
     mode: Mode
     tlprecipients: tuple[str, ...] = Field(
-        default=(), description="Organisations that may read a RED or AMBER+STRICT event."
+        default=(),
+        description="Organisations that may read a RED or AMBER+STRICT event, comma-separated (a CloudEvents "
+        "extension is a scalar); empty when none are named.",
     )
     role: Role | None = Field(
         default=None,
@@ -59,10 +80,36 @@ class Envelope(BaseModel):
     )
     data: dict[str, Any]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_derived(cls, value: Any) -> Any:
+        if isinstance(value, dict) and any(name in value for name in _DERIVED):
+            return {k: v for k, v in value.items() if k not in _DERIVED}
+        return value
+
     @field_validator("time")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         return value.astimezone(UTC)
+
+    @field_validator("tlprecipients", mode="before")
+    @classmethod
+    def _recipients(cls, value: Any) -> Any:
+        """The comma-separated form of every binding; a list (frames written before it) reads the same."""
+        if isinstance(value, str):
+            return tuple(r for r in value.split(",") if r)
+        return value
+
+    @field_serializer("tlprecipients")
+    def _joined(self, value: tuple[str, ...]) -> str:
+        return ",".join(value)
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The JSON Schema of `data` for this event type (a pointer into the event's schema)."
+    )
+    @property
+    def dataschema(self) -> str:
+        return f"{SCHEMA_BASE}{self.type.value}.json#/properties/data"
 
     @property
     def author_org(self) -> str:

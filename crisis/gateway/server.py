@@ -19,7 +19,7 @@ import socket
 from collections import Counter
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
 import structlog
@@ -34,8 +34,8 @@ from crisis.config import Settings
 from crisis.domain.envelope import utcnow
 from crisis.domain.principal import Principal
 from crisis.gateway import cursor as cursors
-from crisis.gateway import protocol
-from crisis.gateway.fanout import Fanout, Subscriber
+from crisis.gateway import protocol, sse
+from crisis.gateway.fanout import Fanout, HasState, Subscriber
 from crisis.gateway.frames import text_frame
 from crisis.gateway.metrics import GatewayMetrics
 from crisis.gateway.protocol import Auth, Filter, ProtocolError, Subscription
@@ -85,6 +85,13 @@ class StreamConnection(ServerConnection):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
 
 
+class Peer(Protocol):
+    """A stream's connection as the subscription code sees it: a WebSocket or an SSE response."""
+
+    @property
+    def protocol(self) -> HasState: ...
+
+
 class Gateway:
     def __init__(self, settings: Settings, ledger: Ledger, keys: KeyStore, bus: Bus) -> None:
         self.settings = settings
@@ -104,6 +111,7 @@ class Gateway:
         # Long enough for a reading client to answer a close; a client that stopped reading is cut then.
         self._close_timeout = min(10.0, settings.gateway_heartbeat_s)
         self.metrics = GatewayMetrics(self)
+        self.sse = sse.Sse(self)  # GET /v1/events: the same subscriptions over Server-Sent Events
 
     @property
     def fanout(self) -> Fanout:
@@ -189,6 +197,7 @@ class Gateway:
         server = self._server
         if server is None:
             return
+        await self.sse.aclose(min(self._close_timeout, SHUTDOWN_GRACE_S))
         for ws in list(server.all_connections):
             if ws.protocol.state is State.OPEN:
                 self._close(_stream(ws), protocol.GOING_AWAY, "gateway shutting down")
@@ -222,6 +231,8 @@ class Gateway:
         ops = self.metrics.answer(conn, url.path)  # /metrics, /livez, /readyz
         if ops is not None:
             return ops
+        if url.path == sse.PATH:
+            return self.sse.answer(conn, request, url.query)
         if url.path != protocol.PATH:
             return conn.respond(404, f"Not found: the stream is at {protocol.PATH}\n")
         try:
@@ -248,6 +259,21 @@ class Gateway:
 
     def _full(self, principal: Principal) -> bool:
         return self._per_key[principal.key_id] >= self.settings.gateway_max_streams_per_key
+
+    # What the SSE streams share with the WebSocket ones: the per-key limit and the subscription start.
+    def full(self, principal: Principal) -> bool:
+        return self._full(principal)
+
+    def hold(self, principal: Principal) -> None:
+        self._per_key[principal.key_id] += 1
+
+    def release(self, principal: Principal) -> None:
+        self._per_key[principal.key_id] -= 1
+        if not self._per_key[principal.key_id]:
+            del self._per_key[principal.key_id]
+
+    def subscribe(self, peer: Peer, sub: Subscriber, subscription: Subscription) -> asyncio.Task[None] | None:
+        return self._start(peer, sub, subscription)
 
     async def _authenticate(self, conn: StreamConnection) -> tuple[Principal, Subscription] | None:
         timeout = self.settings.gateway_auth_timeout_s
@@ -329,9 +355,7 @@ class Gateway:
             self.fanout.detach(sub)
             log.info("stream_closed", code=conn.close_code)
 
-    def _start(
-        self, conn: StreamConnection, sub: Subscriber, subscription: Subscription
-    ) -> asyncio.Task[None] | None:
+    def _start(self, conn: Peer, sub: Subscriber, subscription: Subscription) -> asyncio.Task[None] | None:
         """A fresh subscription starts here and now; a resume runs its catch-up in a task."""
         if subscription.cursor is None:
             self.fanout.attach(sub)
@@ -341,7 +365,7 @@ class Gateway:
             return None
         return asyncio.create_task(self._resume(conn, sub, subscription.cursor))
 
-    async def _resume(self, conn: StreamConnection, sub: Subscriber, cursor: cursors.Cursor) -> None:
+    async def _resume(self, conn: Peer, sub: Subscriber, cursor: cursors.Cursor) -> None:
         catch_up = self._catch_up
         assert catch_up is not None
         start = plan(cursor, self.fanout.origin, await self._topology(), await self._log_end(cursor))
@@ -401,6 +425,11 @@ class Gateway:
             buffered = sub.transport.get_write_buffer_size()
             log.info("stream_dropped", conn=conn.number, code=code, reason=reason, buffered=buffered)
             self._close(conn, code, reason)
+        elif isinstance(conn, sse.EventStream):
+            if code == protocol.SLOW_CONSUMER:
+                self.closed_slow += 1
+            log.info("sse_dropped", conn=conn.number, code=code, reason=reason)
+            self.sse.drop(conn, code, reason)
 
     def _close(self, conn: StreamConnection, code: int, reason: str) -> None:
         """Close without awaiting: a `closing` message and the close frame join the write buffer.
@@ -454,6 +483,13 @@ class Gateway:
                 if not verdicts[key_id]:
                     log.info("stream_key_invalid", conn=conn.number, key_id=key_id)
                     self._close(conn, protocol.POLICY_VIOLATION, "the API key was revoked or expired")
+            for stream in list(self.sse.streams):
+                key_id = stream.principal.key_id
+                if key_id not in verdicts:
+                    verdicts[key_id] = self.keys.still_valid(key_id, now)
+                if not verdicts[key_id]:
+                    log.info("stream_key_invalid", conn=stream.number, key_id=key_id)
+                    self.sse.drop(stream, protocol.POLICY_VIOLATION, "the API key was revoked or expired")
 
 
 # Closes after which the client is expected back with its cursor: they carry it.

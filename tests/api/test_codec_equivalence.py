@@ -51,6 +51,7 @@ def sdk_encode(env: Envelope) -> ce_kafka.KafkaMessage:
         "time": env.time,
         "subject": env.subject,
         "datacontenttype": env.datacontenttype,
+        "dataschema": env.dataschema,
         "tlp": str(env.tlp),
         "mode": str(env.mode),
     }
