@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from crisis.domain.audience import is_wider
 from crisis.domain.enums import Tlp
 
 _STRICTNESS = {tlp: rank for rank, tlp in enumerate(Tlp)}
@@ -30,3 +31,11 @@ def strictest(labels: Iterable[Tlp | None]) -> Tlp | None:
     """The most restrictive of the labels found (an import never shares wider than its source)."""
     found = [t for t in labels if t is not None]
     return max(found, key=_STRICTNESS.__getitem__) if found else None
+
+
+def share_label(found: Tlp | None, crisis: Tlp) -> Tlp | None:
+    """The label to share an import under: the file's own when it is at least as strict as the crisis's,
+    else None (the crisis's default: nothing is shared wider than the crisis allows)."""
+    if found is None or is_wider(found, crisis):
+        return None
+    return found

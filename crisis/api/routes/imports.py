@@ -15,10 +15,10 @@ from fastapi.responses import JSONResponse
 from crisis.api.deps import LedgerDep, MetricsDep, SettingsDep, WriteDep
 from crisis.api.problems import Problem
 from crisis.api.routes.indicators import Batch, BatchResult, share_batch
-from crisis.domain.audience import is_wider
 from crisis.domain.crisis import OrgName
 from crisis.domain.enums import IndicatorKind, Tlp
 from crisis.interop.formats import Format, detect, read
+from crisis.interop.submissions import share_label
 from crisis.ledger import Ledger
 
 router = APIRouter(prefix="/v1/crises/{crisis_id}/indicators", tags=["indicators"])
@@ -47,11 +47,9 @@ def _format(content_type: str, text: str) -> Format:
 
 
 def _label(ledger: Ledger, crisis_id: str, found: Tlp | None) -> Tlp | None:
-    """The file's own label when it is at least as strict as the crisis's; else the crisis's default."""
+    # An unknown or unreadable crisis gets no label: the share path then answers 404 as for any share.
     record = ledger.book.crises.get(crisis_id)
-    if found is None or record is None or is_wider(found, record.state.tlp):
-        return None
-    return found
+    return share_label(found, record.state.tlp) if record is not None else None
 
 
 @router.post(
