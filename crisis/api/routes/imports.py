@@ -15,6 +15,9 @@ from fastapi.responses import JSONResponse
 from crisis.api.deps import LedgerDep, MetricsDep, SettingsDep, WriteDep
 from crisis.api.problems import Problem
 from crisis.api.routes.indicators import Batch, BatchResult, share_batch
+from crisis.api.writes import refusals
+from crisis.domain import commands
+from crisis.domain.book import SHARERS
 from crisis.domain.crisis import OrgName
 from crisis.domain.enums import IndicatorKind, Tlp
 from crisis.interop.formats import Format, detect, read
@@ -69,6 +72,8 @@ async def import_file(
     tlprecipients: Annotated[list[OrgName] | None, Query(max_length=200)] = None,
 ) -> JSONResponse:
     """Share a file's indicators (STIX 2.1, MISP, hash list, by Content-Type); verdicts per item."""
+    with refusals():  # a key that may not share gets that answer, not a verdict on its file
+        commands.require(write.actor, SHARERS, "share indicators")
     try:
         text = (await request.body()).decode("utf-8")
     except UnicodeDecodeError as exc:
