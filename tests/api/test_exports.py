@@ -218,5 +218,8 @@ async def test_cli_shares_a_stix_file_and_exports_misp(
     out, err = capsys.readouterr()
     assert code == 1 and "skipped list.txt: line 2: not a hash" in out and "created 1," in out
     assert "1 entries of" in err
-    assert await run_cli(api_stack, actors.key("provider"), "export", cid, "--misp") == 0
-    assert json.loads(capsys.readouterr().out)["Event"]["info"] == "Live-streamed attack"
+    misp = tmp_path / "crisis.misp.json"
+    assert await run_cli(api_stack, actors.key("provider"), "export", cid, "--misp", "-o", str(misp)) == 0
+    assert json.loads(misp.read_text())["Event"]["info"] == "Live-streamed attack"
+    assert await run_cli(api_stack, actors.key("provider"), "export", cid) == 0
+    assert '"type": "bundle"' in capsys.readouterr().out
