@@ -273,7 +273,14 @@ def bundle(export: CrisisExport) -> stix2.Bundle:
         objects += _action(action, target_ref, target.tlp)
     orgs = _orgs(crisis, export)
     identities = [
-        stix2.Identity(id=_org(name), name=name, identity_class="organization", created=crisis.created_at)
+        # `modified` given: stix2 would stamp the export's time, and an unchanged object would look new.
+        stix2.Identity(
+            id=_org(name),
+            name=name,
+            identity_class="organization",
+            created=crisis.created_at,
+            modified=crisis.created_at,
+        )
         for name in sorted(orgs)
     ]
     extension = [_extension_definition()] if any(o.type == "indicator" for o in objects) else []
