@@ -15,13 +15,14 @@ from pydantic import AwareDatetime
 from crisis.api.deps import LedgerDep, PrincipalDep
 from crisis.api.exports import readable_export
 from crisis.api.problems import Problem
+from crisis.api.routes.exports import stix_text
 from crisis.api.writes import refusals
 from crisis.domain import commands
 from crisis.domain.audience import may_read_crisis
 from crisis.domain.book import SHARERS
 from crisis.domain.crisis import CrisisState
 from crisis.domain.envelope import utcnow
-from crisis.interop import stix, taxii
+from crisis.interop import taxii
 
 router = APIRouter(prefix="/taxii2", tags=["taxii"])
 
@@ -88,12 +89,12 @@ async def collection(collection_id: str, principal: PrincipalDep, ledger: Ledger
     return _answer(_collection(record.state))
 
 
-def _page(
+async def _page(
     ledger: LedgerDep, principal: PrincipalDep, collection_id: str, filters: dict[str, Any]
 ) -> taxii.Page:
     with refusals():
         export = readable_export(ledger.book, principal, collection_id, utcnow())
-    objects = json.loads(stix.bundle(export).serialize())["objects"]
+    objects = json.loads(await stix_text(export))["objects"]
     try:
         return taxii.page(taxii.stored(objects, export.crisis.created_at), **filters)
     except ValueError as exc:
@@ -139,7 +140,7 @@ async def objects(
 ) -> Response:
     """The collection's STIX objects in an envelope, oldest added first; `more` and `next` page on."""
     filters = _filters(added_after, limit, next_token, match_type, match_id)
-    found = _page(ledger, principal, collection_id, filters)
+    found = await _page(ledger, principal, collection_id, filters)
     return _answer(taxii.envelope(found), taxii.date_headers(found))
 
 
@@ -156,5 +157,5 @@ async def manifest(
 ) -> Response:
     """What the collection holds: ids, versions and dates added, paged like the objects."""
     filters = _filters(added_after, limit, next_token, match_type, match_id)
-    found = _page(ledger, principal, collection_id, filters)
+    found = await _page(ledger, principal, collection_id, filters)
     return _answer(taxii.manifest(found), taxii.date_headers(found))
