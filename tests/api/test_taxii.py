@@ -51,6 +51,9 @@ async def test_the_oasis_client_lists_the_collection_and_pages_its_objects(actor
     key = actors.key("provider")
     url = f"{actors.stack.api_url}/taxii2/"
 
+    # The sharer of the RED indicator walks first: what it may read is never served to another reader.
+    _, sharers = await asyncio.to_thread(walk, url, actors.key("authority"), 10)
+    assert f"indicator--{hidden}" in {o["id"] for o in sharers}
     listed, objects = await asyncio.to_thread(walk, url, key, 10)
     assert listed == [cid]
     bundle = (await actors.call("GET", f"/v1/crises/{cid}/stix", "provider")).json()["objects"]
