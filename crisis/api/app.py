@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request, Response
 from crisis.api import openapi, problems
 from crisis.api.metrics import ApiMetrics
 from crisis.api.ratelimit import RateLimiter
-from crisis.api.routes import actions, console, crises, docs, indicators, ops, report
+from crisis.api.routes import actions, console, crises, docs, exports, imports, indicators, ops, report, taxii
 from crisis.config import Settings
 from crisis.keys import KeyStore
 from crisis.ledger import Ledger
@@ -55,8 +55,11 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
     openapi.document(app)
     app.include_router(crises.router)
     app.include_router(indicators.router)
+    app.include_router(imports.router)
     app.include_router(actions.router)
     app.include_router(report.router)
+    app.include_router(exports.router)
+    app.include_router(taxii.router)
     app.include_router(ops.router)
     app.include_router(console.router)
     app.include_router(docs.router)

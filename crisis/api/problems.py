@@ -183,7 +183,7 @@ _API_ERRORS = (400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 503)
 
 
 def document(app: FastAPI) -> None:
-    """Declare the problem+json error responses on every /v1 operation of the OpenAPI document."""
+    """Declare the problem+json error responses on every /v1 and /taxii2 operation of the OpenAPI document."""
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -199,7 +199,7 @@ def document(app: FastAPI) -> None:
         if metrics:
             metrics["responses"]["200"]["content"] = {"text/plain": {"schema": {"type": "string"}}}
         for path, operations in schema.get("paths", {}).items():
-            if not path.startswith("/v1"):
+            if not path.startswith(("/v1", "/taxii2")):
                 continue
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})

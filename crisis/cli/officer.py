@@ -1,4 +1,4 @@
-"""Duty-officer commands over the HTTP API: declare, transition, share, ack, status, report.
+"""Duty-officer commands over the HTTP API: declare, transition, share, export, ack, status, report.
 
 Everything goes through `crisis.client.Client` (the one retry policy); anything an organisation wrote is
 shown through `printable`, so no control sequence from the bus reaches the officer's terminal.
@@ -117,15 +117,57 @@ def _chunks(items: list[tuple[str, Any]], size: int) -> Iterator[list[tuple[str,
         yield items[start : start + size]
 
 
+FILE_FORMATS = ("auto", "stix", "misp", "hashes", "csv", "jsonl")
+
+
+def _file_format(text: str) -> str:
+    """The format of a file by its content: CSV by its kind,value header, else as crisis.interop tells."""
+    from crisis.interop.formats import detect
+
+    first = text.lstrip().split("\n", 1)[0].lower().replace(" ", "")
+    if first.startswith("kind,") or ",kind," in first or first.endswith(",kind"):
+        return "csv"
+    found = detect(text)
+    return str(found) if found is not None else "jsonl"
+
+
+def read_file(path: Path, fmt: str, kind: str | None) -> tuple[list[tuple[str, Any]], list[str], Tlp | None]:
+    """(source, item) pairs, what the file held that is no indicator here, and the file's own TLP label."""
+    if fmt in ("csv", "jsonl") and kind:
+        raise CliError("--kind is for hash lists")
+    text = read_text(path, "indicators file")
+    fmt = _file_format(text) if fmt == "auto" else fmt
+    if fmt in ("csv", "jsonl"):
+        return list(read_items(path)), [], None
+    from crisis.domain.enums import IndicatorKind
+    from crisis.interop.formats import Format, read
+
+    try:
+        found = read(text, Format(fmt), IndicatorKind(kind) if kind else None)
+    except ValueError as exc:
+        raise CliError(f"{path}: {exc}") from None
+    items = [(f"{path.name} item {n}", item) for n, item in enumerate(found.items, start=1)]
+    return items, [printable(f"{path.name}: {s}") for s in found.skipped], found.tlp
+
+
 def _share(args: argparse.Namespace, api: Client) -> None:
     items = [(f"argument {n}", parse_pair(p)) for n, p in enumerate(args.indicators, start=1)]
+    skipped: list[str] = []
+    tlp = args.tlp
     if args.file:
-        items += list(read_items(args.file))
+        found, skipped, label = read_file(args.file, args.format, args.kind)
+        items += found
+        if tlp is None and label is not None:
+            from crisis.interop.submissions import share_label
+
+            tlp = share_label(label, Tlp(api.get(f"/v1/crises/{args.crisis_id}")["tlp"]))
+    for line in skipped:
+        print(f"  skipped {line}")
     if not items:
         raise CliError("nothing to share: give KIND:VALUE arguments or --file")
     counts = {"created": 0, "sighting": 0, "rejected": 0}
     refused: list[str] = []
-    extra: dict[str, Any] = {"tlp": args.tlp} if args.tlp else {}
+    extra: dict[str, Any] = {"tlp": tlp} if tlp else {}
     if args.recipient:
         extra["tlprecipients"] = args.recipient
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -151,13 +193,13 @@ def _share(args: argparse.Namespace, api: Client) -> None:
         if sent:
             _print_outcome(counts, refused, sent, len(items))
     rejected = counts["rejected"]
-    if rejected:
+    if rejected or skipped:
         rest = len(items) - rejected
         stands = f"the other {rest} were shared" if rest else "nothing was shared"
-        raise CliError(
-            f"{rejected} of {len(items)} indicators were rejected (listed on stdout); {stands}",
-            exit_code=EXIT_PARTLY_REJECTED,
-        )
+        what = [f"{rejected} of {len(items)} indicators were rejected (listed on stdout)"] if rejected else []
+        if skipped:
+            what.append(f"{len(skipped)} entries of {args.file} were skipped (no indicator here)")
+        raise CliError(f"{'; '.join(what)}; {stands}", exit_code=EXIT_PARTLY_REJECTED)
 
 
 def _print_outcome(counts: dict[str, int], refused: list[str], sent: int, total: int) -> None:
@@ -166,6 +208,20 @@ def _print_outcome(counts: dict[str, int], refused: list[str], sent: int, total:
         print(f"  rejected {line}")
     if sent < total:
         print(f"stopped after {sent} of {total} indicators: the rest were not sent")
+
+
+def _export(args: argparse.Namespace, api: Client) -> None:
+    crisis = ids.crisis_id(api, args.crisis_id)
+    response = api.request("GET", f"/v1/crises/{crisis}/{'misp' if args.misp else 'stix'}")
+    if args.output:
+        try:
+            args.output.write_bytes(response.content)  # as the API wrote it
+        except OSError as exc:
+            raise CliError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        # ASCII-only JSON: no character an organisation wrote can act on the terminal.
+        print(json.dumps(response.json(), indent=2, ensure_ascii=True))
 
 
 def _ack(args: argparse.Namespace, api: Client) -> None:
@@ -273,13 +329,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     share = sub.add_parser("share", parents=[common], help="share indicators (KIND:VALUE or --file)")
     share.add_argument("crisis_id")
     share.add_argument("indicators", nargs="*", metavar="KIND:VALUE")
-    share.add_argument("--file", type=Path, help="CSV with a kind,value header, or JSON lines")
+    share.add_argument(
+        "--file", type=Path, help="STIX 2.1 bundle, MISP event, hash list, CSV (kind,value) or JSON lines"
+    )
+    share.add_argument("--format", choices=FILE_FORMATS, default="auto", help="default: told by content")
+    share.add_argument("--kind", choices=["md5", "sha1", "sha256", "sha512", "pdq"], help="a hash list's")
     share.add_argument("--batch", type=int, default=1000, help="indicators per request (default 1000)")
     share.add_argument("--tlp", choices=tlps, help="default: the crisis's TLP")
     share.add_argument(
         "--recipient", action="append", help="organisation for TLP red / amber+strict (repeatable)"
     )
     share.set_defaults(run=_runner(_share))
+
+    export = sub.add_parser("export", parents=[common], help="a crisis as STIX 2.1 (default) or MISP")
+    export.add_argument("crisis_id")
+    shape = export.add_mutually_exclusive_group()
+    shape.add_argument("--stix", action="store_true", help="a STIX 2.1 bundle (the default)")
+    shape.add_argument("--misp", action="store_true", help="a MISP event")
+    export.add_argument("--output", "-o", type=Path, help="write to this file (default: standard output)")
+    export.set_defaults(run=_runner(_export))
 
     ack = sub.add_parser("ack", parents=[common], help="report a provider's receipt or action")
     ack.add_argument("crisis_id", help="a crisis id, or any unique prefix of one")

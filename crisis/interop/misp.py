@@ -19,12 +19,12 @@ import json
 import re
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from crisis.domain.enums import IndicatorKind, Tlp
 from crisis.interop.stix import CrisisExport, SharedIndicator
+from crisis.interop.submissions import Imported, tlp_named
 
 KIND_TAG = "crisis-bus:kind"
 QUALITY_TAG = "crisis-bus:quality"
@@ -136,15 +136,6 @@ def event(export: CrisisExport) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class Imported:
-    """Indicators read from a MISP event, as submissions (`IndicatorIn` fields), and what could not be."""
-
-    items: list[dict[str, Any]]
-    tlp: Tlp | None
-    skipped: list[str]
-
-
 def _tag_values(raw: Any) -> dict[str, str]:
     values: dict[str, str] = {}
     for tag in raw or ():
@@ -158,8 +149,7 @@ def _tag_values(raw: Any) -> dict[str, str]:
 
 
 def _tlp(values: Mapping[str, str]) -> Tlp | None:
-    level = values.get("tlp", "").replace("white", "clear")
-    return Tlp(level) if level in {t.value for t in Tlp} else None
+    return tlp_named(values.get("tlp", ""))
 
 
 def read_event(document: Mapping[str, Any]) -> Imported:

@@ -1,7 +1,11 @@
-"""/v1/crises/{id}/indicators: share a batch (per-item verdicts), list what the caller may read, retract."""
+"""/v1/crises/{id}/indicators: share a batch (per-item verdicts), list what the caller may read, retract.
+
+Files in the field's formats (STIX, MISP, hash lists) come in through crisis.api.routes.imports.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Annotated, Any, Literal
 
@@ -10,14 +14,18 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from crisis.api.deps import LedgerDep, MetricsDep, PrincipalDep, SettingsDep, WriteDep
+from crisis.api.metrics import ApiMetrics
 from crisis.api.writes import commit, problem, raise_for, refusals, replay
+from crisis.config import Settings
 from crisis.domain import commands
 from crisis.domain.book import SHARERS, IndicatorRecord, Outcome
+from crisis.domain.commands import Write
 from crisis.domain.crisis import OrgName
 from crisis.domain.enums import IndicatorKind, Tlp
 from crisis.domain.envelope import Envelope
 from crisis.domain.indicators import Indicator, ItemError, check_items
 from crisis.domain.report import SightingOut
+from crisis.ledger import Ledger
 
 router = APIRouter(prefix="/v1/crises/{crisis_id}/indicators", tags=["indicators"])
 
@@ -126,13 +134,29 @@ async def share(
     write: WriteDep,
 ) -> JSONResponse:
     """Share a batch: one event per valid item, one Kafka round trip; the answer lists every item in order."""
-    if len(body.indicators) > settings.max_batch:
-        message = f"{len(body.indicators)} indicators; at most {settings.max_batch} per request"
+    batch = Batch(crisis_id, body.indicators, body.tlp, body.tlprecipients)
+    return JSONResponse(await share_batch(batch, ledger, metrics, settings, write))
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    crisis_id: str
+    items: list[Any]
+    tlp: Tlp | None
+    recipients: list[str] | None
+
+
+async def share_batch(
+    batch: Batch, ledger: Ledger, metrics: ApiMetrics, settings: Settings, write: Write
+) -> dict[str, Any]:
+    """The share path every way in takes (JSON batches and imported files): bounded, per-item verdicts."""
+    if len(batch.items) > settings.max_batch:
+        message = f"{len(batch.items)} indicators; at most {settings.max_batch} per request"
         raise problem("batch_too_large", message)
-    valid, errors = check_items(body.indicators)
+    valid, errors = check_items(batch.items)
     with refusals():
         envelopes = replay(ledger, write) or commands.share(
-            ledger.book, write, crisis_id, valid, body.tlp, body.tlprecipients
+            ledger.book, write, batch.crisis_id, valid, batch.tlp, batch.recipients
         )
     outcomes = await commit(ledger, metrics, envelopes) if envelopes else []
     results = [_rejected(item) for item in errors]
@@ -141,7 +165,7 @@ async def share(
     counts = {"created": 0, "sighting": 0, "rejected": 0}
     for r in results:
         counts[r["status"]] += 1
-    return JSONResponse({"counts": counts, "items": results})
+    return {"counts": counts, "items": results}
 
 
 def _public(r: IndicatorRecord) -> IndicatorPublic:
