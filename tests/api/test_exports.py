@@ -216,7 +216,7 @@ async def test_cli_shares_a_stix_file_and_exports_misp(
     share = ("share", target, "--file", str(hashes), "--kind", "pdq")
     code = await run_cli(api_stack, actors.key("provider"), *share)
     out, err = capsys.readouterr()
-    assert code == 1 and "skipped list.txt: line 2: not a hash" in out and "created 1," in out
+    assert code == 3 and "skipped list.txt: line 2: not a hash" in out and "created 1," in out
     assert "1 entries of" in err
     misp = tmp_path / "crisis.misp.json"
     assert await run_cli(api_stack, actors.key("provider"), "export", cid, "--misp", "-o", str(misp)) == 0
