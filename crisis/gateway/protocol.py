@@ -103,6 +103,7 @@ class Facts:
     mode: Mode
     author_org: str
     recipients: tuple[str, ...]
+    concerns: str | None = None  # the provider a clock event is about
 
 
 # ------------------------------------------------------------------------------------------ selection
@@ -127,6 +128,7 @@ def entitled(principal: Principal, facts: Facts) -> bool:
         mode=facts.mode,
         author_org=facts.author_org,
         recipients=facts.recipients,
+        concerns=facts.concerns,
     )
 
 
@@ -148,7 +150,8 @@ def forbidden(principal: Principal, f: Filter) -> str | None:
     for t in types:
         for m in modes:
             for tlp in Tlp:
-                if may_read(principal, type=t, tlp=tlp, mode=m, author_org=principal.org, recipients=()):
+                own = principal.org
+                if may_read(principal, type=t, tlp=tlp, mode=m, author_org=own, recipients=(), concerns=own):
                     return None
     return f"{principal.role.value} keys may never receive {', '.join(sorted(types))}"
 
