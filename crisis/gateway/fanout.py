@@ -91,6 +91,7 @@ class Subscriber:
         "phase",
         "principal",
         "proto",
+        "skip",
         "transport",
     )
 
@@ -108,6 +109,8 @@ class Subscriber:
         self.pending_bytes = 0
         self.cursor = ""
         self.group: Group | None = None
+        # Crises a backfill's catch-up leaves out (closed before it started); live events are never skipped.
+        self.skip: frozenset[str] = frozenset()
 
     @property
     def attached(self) -> bool:
