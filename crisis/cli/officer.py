@@ -157,13 +157,42 @@ def _ack(args: argparse.Namespace, api: Client) -> None:
 
 def _status(args: argparse.Namespace, api: Client) -> None:
     if args.crisis_id:
-        _print_crisis(api.get(f"/v1/crises/{args.crisis_id}"))
+        crisis = api.get(f"/v1/crises/{args.crisis_id}")
+        _print_crisis(crisis)
+        _print_clock(crisis, api)
         return
     crises = api.get("/v1/crises")["items"]
     if not crises:
         print("no crises you may read")
     for crisis in crises:
         _print_crisis(crisis)
+
+
+def _print_clock(crisis: dict[str, Any], api: Client) -> None:
+    """The deadlines and every expected provider, silent ones included, with what each has missed."""
+    from crisis.client.http import ApiError
+
+    receipt, action = crisis.get("receipt_deadline_s"), crisis.get("action_deadline_s")
+    print(f"  deadlines: receipt within {receipt} s, action within {action} s of each share")
+    try:
+        report = api.get(f"/v1/crises/{crisis['id']}/report")
+    except ApiError as exc:
+        if exc.status != 403:
+            raise
+        print(printable(f"  expected providers: {', '.join(crisis.get('roster') or []) or 'none'}"))
+        return
+    providers = report.get("providers") or []
+    if not providers:
+        print("  expected providers: none")
+    for p in providers:
+        role = "expected" if p.get("expected") else "answered"
+        print(
+            printable(
+                f"  {p.get('org')}  {role}  indicators {p.get('indicators')}  "
+                f"receipts missed {p.get('receipts_missed')} of {p.get('receipts_due')} due  "
+                f"actions missed {p.get('actions_missed')} of {p.get('actions_due')} due"
+            )
+        )
 
 
 def _report(args: argparse.Namespace, api: Client) -> None:
