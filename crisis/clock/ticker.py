@@ -19,7 +19,7 @@ import structlog
 from crisis.bus.base import Delivered, PublishError, PublishUnknown
 from crisis.domain import deadlines
 from crisis.domain.book import Book, CrisisRecord, Outcome
-from crisis.domain.enums import Deadline, EventType
+from crisis.domain.enums import Deadline, EventType, Status
 from crisis.domain.envelope import Envelope, utcnow
 from crisis.ledger import Ledger
 
@@ -65,6 +65,8 @@ class Clock:
                 self._watch_crisis(record)
 
     def _watch_crisis(self, record: CrisisRecord) -> None:
+        if record.state.status is Status.CLOSED:
+            return  # owes nothing more, and a book at start-up is mostly closed crises
         for indicator_id in record.indicators:
             self._watch(record, indicator_id)
 
