@@ -85,6 +85,10 @@ SUMMARIES: dict[EventType, str] = {
     "names the existing indicator (the id to acknowledge), `data.sighted_by` who saw it again.",
     EventType.INDICATOR_RETRACTED: "An indicator withdrawn by its sharer or a coordinator.",
     EventType.ACTION_REPORTED: "A provider's receipt or outcome for one indicator.",
+    EventType.CRISIS_CLOCK_CHANGED: "A coordinator changed the crisis's roster of expected providers or "
+    "its receipt and action deadlines.",
+    EventType.CLOCK_OVERDUE: "An expected provider let a receipt or action deadline pass for one indicator; "
+    "written once, for coordinators and that provider; its late answer withdraws it.",
 }
 
 

@@ -16,6 +16,7 @@ from crisis.api.app import create_app
 from crisis.api.problems import BodyLimit
 from crisis.api.transport import deadlines
 from crisis.bus.adapters import open_bus
+from crisis.clock.ticker import Clock
 from crisis.config import Settings
 from crisis.keys import KeyStore
 from crisis.ledger import Ledger
@@ -92,6 +93,19 @@ async def api_running(settings: Settings, ledger: Ledger, keys: KeyStore) -> Asy
 
 
 @asynccontextmanager
+async def clock_running(ledger: Ledger) -> AsyncIterator[Clock]:
+    """The deadline clock of an API process, ticking in the background."""
+    clock = Clock(ledger)
+    task = asyncio.create_task(clock.run(), name="clock")
+    try:
+        yield clock
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+@asynccontextmanager
 async def stack(settings: Settings, *, api: bool = True, gateway: bool = True) -> AsyncIterator[Running]:
     """Everything a server process runs, on the bus settings.bus_target names (Kafka or memory)."""
     if not settings.bus_target:
@@ -102,6 +116,8 @@ async def stack(settings: Settings, *, api: bool = True, gateway: bool = True) -
         async with contextlib.AsyncExitStack() as parts:
             if api:
                 running.api_url = await parts.enter_async_context(api_running(settings, ledger, keys))
+                # Every API process runs the clock: the fold keeps each overdue event once.
+                await parts.enter_async_context(clock_running(ledger))
             if gateway:
                 from crisis.gateway.server import Gateway
 

@@ -3,7 +3,10 @@
     export CRISIS_KEY=cb_...          # a provider key: crisis keys add --org vidshare --role provider
     python examples/provider_bot.py   # CRISIS_API_URL / CRISIS_STREAM_URL, or --api / --stream
 
-The one-hour clock runs from `indicator.shared` to this bot's `received`, then to its outcome. A sighting
+The clock runs from `indicator.shared` to this bot's `received`, then to its outcome (one hour each unless
+the crisis sets other deadlines); a `clock.overdue` for this organisation says a deadline passed. A bot
+started without a saved cursor first handles every indicator shared earlier in the crises still open
+(`--no-backfill` to take only new ones). A sighting
 (`indicator.sighted`, the same indicator shared again) names the existing indicator and is acknowledged
 like it; an acknowledgement the API refuses is printed as refused, never as done. The cursor
 is saved after each indicator (--state), so a restarted bot continues exactly where it stopped; reports
@@ -66,13 +69,22 @@ async def run(
     mode: str = "live",
     limit: int = 0,
     act: Decide = decide,
+    backfill: bool = True,
+    crises: list[str] | None = None,
 ) -> int:
     """Handle indicators until stopped (or `limit` of them); returns how many were handled."""
     handled = 0
     async with (
         AsyncClient(api, key, timeout=15) as http,
         stream(
-            stream_url(stream_at), key, types=INDICATOR_EVENTS, kinds=kinds, mode=mode, cursor=cursor
+            stream_url(stream_at),
+            key,
+            crises=crises,
+            types=INDICATOR_EVENTS,
+            kinds=kinds,
+            mode=mode,
+            cursor=cursor,
+            backfill=backfill,
         ) as events,
     ):
         async for event in events:
@@ -103,6 +115,13 @@ def main() -> int:
     )
     parser.add_argument("--kind", action="append", help="only these indicator kinds (repeatable)")
     parser.add_argument("--mode", choices=["live", "exercise", "both"], default="live")
+    parser.add_argument("--crisis", action="append", help="only these crises (repeatable); default: all")
+    parser.add_argument(
+        "--no-backfill",
+        dest="backfill",
+        action="store_false",
+        help="without a saved cursor, take only indicators shared from now on",
+    )
     args = parser.parse_args()
     if not args.key:
         parser.error("a provider key is needed: --key or CRISIS_KEY")
@@ -117,6 +136,8 @@ def main() -> int:
                 state=args.state,
                 kinds=args.kind,
                 mode=args.mode,
+                backfill=args.backfill,
+                crises=args.crisis,
             )
         )
     return 0

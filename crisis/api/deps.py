@@ -18,6 +18,7 @@ from crisis.api.problems import Problem
 from crisis.api.ratelimit import RateLimiter
 from crisis.config import Settings
 from crisis.domain.commands import Write
+from crisis.domain.enums import Mode, Role
 from crisis.domain.envelope import utcnow
 from crisis.domain.principal import Principal
 from crisis.keys import KeyStore
@@ -103,10 +104,23 @@ async def get_orgs(request: Request) -> OrgRegistry:
     return orgs
 
 
+def provider_orgs(keys: KeyStore, orgs: OrgRegistry, mode: Mode) -> list[str]:
+    """Organisations holding a valid provider key for `mode` (registered ones, once a registry exists):
+    the roster a crisis starts with, within its audience. Read only when a crisis is declared without one."""
+    now = utcnow()
+    found = {
+        r.org
+        for r in keys.list()
+        if r.role is Role.PROVIDER and r.valid_at(now) and r.principal().may_touch_mode(mode)
+    }
+    return sorted(org for org in found if orgs.known(org))
+
+
 async def get_write(
     request: Request,
     principal: Annotated[Principal, Depends(get_principal)],
     orgs: Annotated[OrgRegistry, Depends(get_orgs)],
+    keys: Annotated[KeyStore, Depends(get_keys)],
     key: Annotated[str | None, Depends(idempotency_key)],
 ) -> Write:
     """The writer of this request: its key, the time, retry-stable event ids and the request's fingerprint.
@@ -125,6 +139,7 @@ async def get_write(
         ids=partial(stable_id, principal, key),
         idempotency=fingerprint,
         registered=orgs.known,
+        providers=partial(provider_orgs, keys, orgs),
     )
 
 

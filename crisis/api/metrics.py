@@ -6,6 +6,7 @@ import structlog
 from fastapi import Request
 from prometheus_client import Counter, Histogram
 
+from crisis.clock.metrics import OverdueGauge
 from crisis.ledger import Ledger
 from crisis.logging import FailureLog, clip
 from crisis.metrics import process_registry
@@ -29,6 +30,7 @@ def route_label(request: Request) -> str:
 class ApiMetrics:
     def __init__(self, ledger: Ledger) -> None:
         self.registry = process_registry(ledger)
+        self.registry.register(OverdueGauge(ledger))
         self.requests = Counter(
             "crisis_http_requests_total",
             "HTTP requests answered, by method, route template and status.",

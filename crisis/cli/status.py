@@ -11,6 +11,11 @@ def summary(crisis: dict[str, Any], report: dict[str, Any] | None) -> dict[str, 
     result: dict[str, Any] = {
         "crisis": crisis,
         "criteria": list(crisis.get("criteria") or []),
+        "deadlines": {
+            "receipt_s": crisis.get("receipt_deadline_s"),
+            "action_s": crisis.get("action_deadline_s"),
+        },
+        "roster": list(crisis.get("roster") or []),
         "decided_by": None,
         "counts": None,
         "acknowledgements": None,
@@ -35,10 +40,16 @@ def summary(crisis: dict[str, Any], report: dict[str, Any] | None) -> dict[str, 
             "actioned": p["actioned"],
             "receipt_within_hour": p["receipt_within_hour"],
             "action_within_hour": p["action_within_hour"],
+            "expected": p.get("expected", False),
+            "receipts_due": p.get("receipts_due", 0),
+            "receipts_missed": p.get("receipts_missed", 0),
+            "actions_due": p.get("actions_due", 0),
+            "actions_missed": p.get("actions_missed", 0),
         }
         for p in providers
     ]
-    result["overdue"] = _count(report.get("overdue"))
+    # Deadlines passed without a timely answer, over every expected provider (the clock's overdue events).
+    result["overdue"] = sum(p.get("receipts_missed", 0) + p.get("actions_missed", 0) for p in providers)
     return result
 
 
@@ -51,25 +62,17 @@ def _decision(timeline: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {"org": last["org"], "at": last["time"], "status": last["status"], "summary": last["summary"]}
 
 
-def _count(overdue: object) -> int:
-    # The report lists overdue deadlines (or counts them) once the clock runs; absent means none yet.
-    if isinstance(overdue, bool) or overdue is None:
-        return 0
-    if isinstance(overdue, int):
-        return overdue
-    if isinstance(overdue, list | dict):
-        return len(overdue)
-    return 0
-
-
 def lines(view: dict[str, Any]) -> list[str]:
     """The summary for a person, one fact a line (the caller makes each line printable)."""
     c = view["crisis"]
     level = f" level {c['level']}" if c.get("level") else ""
+    deadlines = view["deadlines"]
     out = [
         f"{c['id']}  {c['title']}",
         f"  status     {c['status']}{level}  v{c['version']}  {c['mode']}  TLP:{str(c['tlp']).upper()}",
         f"  criteria   {', '.join(view['criteria']) or 'none recorded'}",
+        f"  deadlines  receipt within {deadlines['receipt_s']} s, action within {deadlines['action_s']} s",
+        f"  expected   {', '.join(view['roster']) or 'no provider'}",
     ]
     decision = view["decided_by"]
     if decision:
@@ -84,9 +87,9 @@ def lines(view: dict[str, Any]) -> list[str]:
     )
     for ack in view["acknowledgements"]:
         out.append(
-            f"  ack        {ack['org']}: received {ack['received']}/{ack['indicators']} "
-            f"({ack['receipt_within_hour']} within 1 h), actioned {ack['actioned']}/{ack['indicators']} "
-            f"({ack['action_within_hour']} within 1 h)"
+            f"  ack        {ack['org']}: received {ack['received']}/{ack['indicators']}, "
+            f"actioned {ack['actioned']}/{ack['indicators']}; missed {ack['receipts_missed']} of "
+            f"{ack['receipts_due']} receipts and {ack['actions_missed']} of {ack['actions_due']} actions due"
         )
     out.append(f"  overdue    {view['overdue']}")
     return out

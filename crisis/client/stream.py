@@ -5,6 +5,8 @@
             handle(event)            # then persist event.cursor to resume there after a restart
 
 `Stream.cursor` is the cut after the last message handed out; a reconnect continues exactly there.
+Without a cursor, a stream that names its crises starts with their history from the beginning
+(`backfill`, on by default for named crises): a client started mid-crisis misses nothing shared before.
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ class Stream:
         kinds: Iterable[str] | None = None,
         mode: str | None = None,
         cursor: str | None = None,
+        backfill: bool | None = None,
         control: bool = False,
         backoff: float = 0.1,
         backoff_max: float = 10.0,
@@ -135,6 +138,8 @@ class Stream:
         }
         if mode is not None:
             self._params["mode"] = mode
+        # None: the history of the crises named, when some are; never for "every crisis" unless asked.
+        self.backfill = crises is not None if backfill is None else backfill
         self._control = control
         self._backoff, self._backoff_max = backoff, backoff_max
         self._failures = 0
@@ -196,6 +201,9 @@ class Stream:
         params = dict(self._params)
         if self.cursor:
             params["cursor"] = self.cursor
+        elif self.backfill:
+            # Only until the first cursor arrives (with `subscribed`): reconnects continue from it.
+            params["backfill"] = "true"
         return f"{self.url}?{urlencode(params)}" if params else self.url
 
     # ------------------------------------------------------------------ connecting

@@ -20,9 +20,16 @@ def may_read(
     mode: Mode,
     author_org: str,
     recipients: tuple[str, ...],
+    concerns: str | None = None,
 ) -> bool:
-    """True when `principal` is entitled to an event or state carrying these handling attributes."""
+    """True when `principal` is entitled to an event or state carrying these handling attributes.
+
+    `concerns` is the provider a clock event is about: such an event reaches that provider and
+    coordinators only (within its TLP as always), not the other providers of the crisis.
+    """
     if not principal.may_touch_mode(mode):
+        return False
+    if type.is_clock and principal.role is not Role.COORDINATOR and principal.org != concerns:
         return False
     if principal.role is Role.OBSERVER:
         # Observers see crisis state only, and only what is TLP:CLEAR.
@@ -41,7 +48,16 @@ def may_read_event(principal: Principal, env: Envelope) -> bool:
         mode=env.mode,
         author_org=env.author_org,
         recipients=env.tlprecipients,
+        concerns=concerned(env),
     )
+
+
+def concerned(env: Envelope) -> str | None:
+    """The provider a clock event is about (None for every other event)."""
+    if not env.type.is_clock:
+        return None
+    provider = env.data.get("provider_org")
+    return provider if isinstance(provider, str) else None
 
 
 def may_read_indicator(

@@ -25,13 +25,23 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from crisis.domain import audience
-from crisis.domain.crisis import CrisisState, TransitionError, advance, may_open, may_transition
-from crisis.domain.enums import EventType, Mode, Role, Status, Tlp
+from crisis.domain import audience, deadlines
+from crisis.domain.crisis import (
+    CrisisState,
+    TransitionError,
+    advance,
+    clock_changed,
+    may_open,
+    may_transition,
+)
+from crisis.domain.deadlines import Answer, Overdue
+from crisis.domain.enums import Deadline, EventType, Mode, Role, Status, Tlp
 from crisis.domain.envelope import Envelope
 from crisis.domain.events import (
     EVENT_DATA,
     ActionReported,
+    ClockChanged,
+    ClockOverdue,
     CrisisChanged,
     IndicatorRetracted,
     IndicatorShared,
@@ -116,6 +126,10 @@ class CrisisRecord:
     # more when two processes shared the same value at the same moment (see the module docstring).
     by_identity: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     actions: list[tuple[Envelope, ActionReported]] = field(default_factory=list)
+    # (indicator id, provider) -> when it first answered; what the deadlines read.
+    answers: dict[tuple[str, str], Answer] = field(default_factory=dict)
+    # (indicator id, provider, deadline) -> the accepted `clock.overdue`, withdrawn by a late answer.
+    overdue: dict[tuple[str, str, Deadline], Overdue] = field(default_factory=dict)
 
     def repeat_of(
         self, kind: str, canonical: str, reader: Principal, handling: tuple[Tlp, tuple[str, ...]]
@@ -349,6 +363,42 @@ def _action_reported(env: Envelope, data: object, record: CrisisRecord) -> Outco
     if not takes_follow_ups(record.state):
         return rejected("crisis_closed", f"crisis {record.state.id} is closed")
     record.actions.append((env, data))
+    record.answers.setdefault((data.indicator_id, data.provider_org), Answer()).record(data.outcome, data.at)
+    deadlines.withdraw(record, data.indicator_id, data.provider_org, env.time)
+    return ACCEPTED
+
+
+def _crisis_clock_changed(env: Envelope, data: object, record: CrisisRecord) -> Outcome:
+    assert isinstance(data, ClockChanged)
+    if data.crisis.id != env.subject:
+        return rejected("malformed", "the crisis in the data is not the event's subject")
+    _check_crisis_handling(env, record.state)
+    if env.role is not None and not may_transition(actor_of(env)):
+        raise Rejected("forbidden", f"a {env.role} key may not change a crisis's roster or deadlines")
+    outside = audience.within_crisis(record.state, data.change.roster)
+    if outside:
+        raise Rejected("recipients_outside_crisis", f"not in the crisis's audience: {', '.join(outside)}")
+    try:
+        record.state = clock_changed(record.state, data.change, data.expected_version)
+    except TransitionError as exc:
+        return rejected(exc.code, exc.message)
+    return ACCEPTED
+
+
+def _clock_overdue(env: Envelope, data: object, record: CrisisRecord) -> Outcome:
+    assert isinstance(data, ClockOverdue)
+    # Only the clock of an API process writes these; a key's write always carries a role stamp.
+    if env.source != deadlines.CLOCK_SOURCE or env.role is not None:
+        raise Rejected("forbidden", "only the clock writes clock events")
+    indicator = record.indicators.get(data.indicator_id)
+    if indicator is None:
+        return rejected("unknown_indicator", f"no indicator {data.indicator_id} in crisis {env.subject}")
+    _check_follow_up(env, indicator)
+    problem = deadlines.refusal(record, data, env.time)
+    if problem is not None:
+        return rejected("not_overdue", problem)
+    key = (data.indicator_id, data.provider_org, data.deadline)
+    record.overdue[key] = Overdue(event_id=env.id, due_at=data.due_at)
     return ACCEPTED
 
 
@@ -372,6 +422,8 @@ _INDICATOR_RULES = {
     EventType.INDICATOR_SIGHTED: _indicator_sighted,
     EventType.INDICATOR_RETRACTED: _indicator_retracted,
     EventType.ACTION_REPORTED: _action_reported,
+    EventType.CRISIS_CLOCK_CHANGED: _crisis_clock_changed,
+    EventType.CLOCK_OVERDUE: _clock_overdue,
 }
 
 

@@ -9,18 +9,24 @@ add what needs more than the log (the organisation registry) and give the cleare
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from crisis.domain import audience
+from crisis.domain import audience, deadlines
 from crisis.domain import crisis as rules
 from crisis.domain.book import SHARERS, Book, CrisisRecord, IndicatorRecord, takes_follow_ups
-from crisis.domain.crisis import CrisisCreate, CrisisState, TransitionError, TransitionRequest
-from crisis.domain.enums import ActionOutcome, EventType, Role, Tlp
+from crisis.domain.crisis import (
+    ClockRequest,
+    CrisisCreate,
+    CrisisState,
+    TransitionError,
+    TransitionRequest,
+)
+from crisis.domain.enums import ActionOutcome, EventType, Mode, Role, Tlp
 from crisis.domain.envelope import Envelope, source_for
-from crisis.domain.events import ActionReported, CrisisChanged
+from crisis.domain.events import ActionReported, ClockChanged, CrisisChanged
 from crisis.domain.principal import Principal
 
 
@@ -38,13 +44,18 @@ def _everyone(_org: str) -> bool:
     return True
 
 
+def _no_providers(_mode: Mode) -> Collection[str]:
+    return ()
+
+
 @dataclass(frozen=True)
 class Write:
     """Who writes, when, how its event ids are made and which organisations exist.
 
     `ids(*parts)` gives the id of the event made for `parts`: the same id on every retry with the same
     Idempotency-Key. `idempotency` is the `<scope>.<digest>` stamp of such a request. `registered` says
-    whether an organisation is in the registry (everyone, when no registry is configured).
+    whether an organisation is in the registry (everyone, when no registry is configured); `providers`
+    lists the provider organisations a crisis's roster starts with (within its audience).
     """
 
     actor: Principal
@@ -52,6 +63,7 @@ class Write:
     ids: Callable[..., str]
     idempotency: str | None = None
     registered: Callable[[str], bool] = _everyone
+    providers: Callable[[Mode], Collection[str]] = _no_providers
 
     def envelope(
         self, type: EventType, event_id: str, crisis: CrisisState, handling: Handling, data: dict[str, Any]
@@ -125,7 +137,11 @@ def open_crisis(book: Book, w: Write, req: CrisisCreate) -> Envelope:
     if problem is not None:
         raise DomainError(*problem)
     _known(w, req.tlprecipients, "tlprecipients")
-    state, transition = rules.opened(w.ids("crisis"), req, w.actor, w.at)
+    if req.roster is None:
+        roster = deadlines.default_roster(req.tlp, req.tlprecipients, w.actor.org, w.providers(req.mode))
+    else:
+        roster = _roster(w, req.tlp, tuple(req.tlprecipients), w.actor.org, req.roster)
+    state, transition = rules.opened(w.ids("crisis"), req, w.actor, w.at, roster)
     data = CrisisChanged(crisis=state, transition=transition, expected_version=0)
     return _crisis_event(w, w.ids("event"), state, data)
 
@@ -142,6 +158,51 @@ def transition(book: Book, w: Write, crisis_id: str, req: TransitionRequest) -> 
         raise DomainError(exc.code, exc.message, current_version=record.state.version) from exc
     data = CrisisChanged(crisis=state, transition=change, expected_version=req.expected_version)
     return _crisis_event(w, w.ids(crisis_id, "transition"), state, data)
+
+
+def set_clock(book: Book, w: Write, crisis_id: str, req: ClockRequest) -> Envelope:
+    """`crisis.clock_changed`: a coordinator sets the roster of expected providers or the deadlines."""
+    require(w.actor, (Role.COORDINATOR,), "change a crisis's roster or deadlines")
+    record = readable_crisis(book, w.actor, crisis_id)
+    state = record.state
+    if not w.actor.may_touch_mode(state.mode):
+        raise DomainError("forbidden", "an exercise controller's key acts only on exercise crises")
+    roster = state.roster
+    if req.roster is not None:
+        roster = _roster(w, state.tlp, state.tlprecipients, state.created_by, req.roster)
+    change = rules.clock_planned(state, req, w.actor, w.at, roster)
+    try:
+        after = rules.clock_changed(state, change, req.expected_version)
+    except TransitionError as exc:
+        raise DomainError(exc.code, exc.message, current_version=state.version) from exc
+    data = ClockChanged(crisis=after, change=change, expected_version=req.expected_version)
+    handling = (after.tlp, audience.crisis_recipients(after))
+    return w.envelope(
+        EventType.CRISIS_CLOCK_CHANGED,
+        w.ids(crisis_id, "clock"),
+        after,
+        handling,
+        data.model_dump(mode="json"),
+    )
+
+
+def _roster(
+    w: Write, tlp: Tlp, recipients: tuple[str, ...], declarer: str, roster: Sequence[str]
+) -> tuple[str, ...]:
+    """A roster a coordinator named: registered organisations within the crisis's audience."""
+    _known(w, roster, "roster")
+    if tlp.names_recipients:
+        audience_ = {*recipients, declarer}
+        outside = [(i, org) for i, org in enumerate(roster) if org not in audience_]
+        if outside:
+            raise DomainError(
+                "recipients_outside_crisis",
+                f"not in the crisis's audience: {', '.join(org for _, org in outside)}",
+                errors=[
+                    {"field": f"roster.{i}", "message": f"{org} is not a recipient"} for i, org in outside
+                ],
+            )
+    return tuple(dict.fromkeys(roster))
 
 
 def _crisis_event(w: Write, event_id: str, state: CrisisState, data: CrisisChanged) -> Envelope:

@@ -24,6 +24,10 @@ from crisis.domain.principal import Principal
 
 Level = Annotated[int, Field(ge=1, le=3)]
 OrgName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+ONE_HOUR_S = 3600
+# A deadline in whole seconds: one second (for tests and drills) to one week.
+DeadlineSeconds = Annotated[int, Field(ge=1, le=7 * 24 * 3600)]
+MAX_ROSTER = 200
 
 # Which status may follow which; "activated -> activated" is a level change.
 NEXT: dict[Status, frozenset[Status]] = {
@@ -77,6 +81,15 @@ class CrisisState(BaseModel):
     created_at: AwareDatetime
     updated_at: AwareDatetime
     version: int = Field(ge=1)
+    roster: tuple[str, ...] = Field(
+        default=(), description="The provider organisations expected to acknowledge and act on indicators."
+    )
+    receipt_deadline_s: DeadlineSeconds = Field(
+        default=ONE_HOUR_S, description="Seconds from an indicator's share within which a receipt is due."
+    )
+    action_deadline_s: DeadlineSeconds = Field(
+        default=ONE_HOUR_S, description="Seconds from an indicator's share within which an outcome is due."
+    )
 
 
 class CrisisCreate(BaseModel):
@@ -96,6 +109,14 @@ class CrisisCreate(BaseModel):
     tlp: Tlp = Tlp.AMBER
     tlprecipients: list[OrgName] = Field(default_factory=list, max_length=200)
     reason: str = Field(default="", max_length=2000)
+    roster: list[OrgName] | None = Field(
+        default=None,
+        max_length=MAX_ROSTER,
+        description="Provider organisations expected to act; omitted: every provider organisation in the "
+        "crisis's audience.",
+    )
+    receipt_deadline_s: DeadlineSeconds = ONE_HOUR_S
+    action_deadline_s: DeadlineSeconds = ONE_HOUR_S
 
     @field_validator("criteria")
     @classmethod
@@ -125,6 +146,38 @@ class TransitionRequest(BaseModel):
     level: Level | None = None
     criteria: list[ActivationCriterion] = Field(default_factory=list, max_length=4)
     reason: str = Field(default="", max_length=2000)
+
+
+class ClockRequest(BaseModel):
+    """Change a crisis's roster or deadlines; omitted fields keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expected_version: int = Field(ge=1)
+    roster: list[OrgName] | None = Field(default=None, max_length=MAX_ROSTER)
+    receipt_deadline_s: DeadlineSeconds | None = None
+    action_deadline_s: DeadlineSeconds | None = None
+    reason: str = Field(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ClockRequest:
+        if self.roster is None and self.receipt_deadline_s is None and self.action_deadline_s is None:
+            raise ValueError("name a roster, a receipt_deadline_s or an action_deadline_s to change")
+        return self
+
+
+class ClockChange(BaseModel):
+    """The record of one roster or deadline change: what the clock became, who changed it, when, why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    roster: tuple[str, ...]
+    receipt_deadline_s: DeadlineSeconds
+    action_deadline_s: DeadlineSeconds
+    reason: str = Field(default="", max_length=2000)
+    by_org: str
+    by_key: str
+    at: AwareDatetime
 
 
 def _check_activation(status: Status, level: int | None) -> None:
@@ -177,7 +230,7 @@ def may_transition(principal: Principal) -> bool:
 
 
 def opened(
-    crisis_id: str, req: CrisisCreate, principal: Principal, at: datetime
+    crisis_id: str, req: CrisisCreate, principal: Principal, at: datetime, roster: tuple[str, ...] = ()
 ) -> tuple[CrisisState, Transition]:
     """The first state of a crisis and its transition record."""
     transition = Transition(
@@ -205,6 +258,9 @@ def opened(
         created_at=at,
         updated_at=at,
         version=1,
+        roster=roster,
+        receipt_deadline_s=req.receipt_deadline_s,
+        action_deadline_s=req.action_deadline_s,
     )
     return state, transition
 
@@ -266,3 +322,37 @@ def plan(
         at=at,
     )
     return advance(state, transition, req.expected_version), transition
+
+
+def clock_planned(
+    state: CrisisState, req: ClockRequest, principal: Principal, at: datetime, roster: tuple[str, ...]
+) -> ClockChange:
+    """The change a coordinator asked for, complete: every field as it will stand afterwards."""
+    return ClockChange(
+        roster=roster,
+        receipt_deadline_s=req.receipt_deadline_s or state.receipt_deadline_s,
+        action_deadline_s=req.action_deadline_s or state.action_deadline_s,
+        reason=req.reason,
+        by_org=principal.org,
+        by_key=principal.key_id,
+        at=at,
+    )
+
+
+def clock_changed(state: CrisisState, change: ClockChange, expected_version: int) -> CrisisState:
+    """Apply a roster or deadline change or raise TransitionError; every reader decides it the same way."""
+    if expected_version != state.version:
+        raise TransitionError(
+            "stale_version", f"crisis {state.id} is at version {state.version}, not {expected_version}"
+        )
+    if state.status is Status.CLOSED:
+        raise TransitionError("crisis_closed", f"crisis {state.id} is closed; its clock has stopped")
+    return state.model_copy(
+        update={
+            "roster": change.roster,
+            "receipt_deadline_s": change.receipt_deadline_s,
+            "action_deadline_s": change.action_deadline_s,
+            "updated_at": change.at,
+            "version": state.version + 1,
+        }
+    )

@@ -47,14 +47,28 @@ class EventType(StrEnum):
     CRISIS_LEVEL_CHANGED = "crisis.level_changed"
     CRISIS_CONCLUDED = "crisis.concluded"
     CRISIS_CLOSED = "crisis.closed"
+    CRISIS_CLOCK_CHANGED = "crisis.clock_changed"
     INDICATOR_SHARED = "indicator.shared"
     INDICATOR_SIGHTED = "indicator.sighted"
     INDICATOR_RETRACTED = "indicator.retracted"
     ACTION_REPORTED = "action.reported"
+    CLOCK_OVERDUE = "clock.overdue"
 
     @property
     def is_crisis_state(self) -> bool:
         return self.value.startswith("crisis.")
+
+    @property
+    def is_clock(self) -> bool:
+        """Events the clock writes about one provider: for coordinators and that provider only."""
+        return self.value.startswith("clock.")
+
+
+class Deadline(StrEnum):
+    """The two clocks every expected provider runs per indicator, both from the indicator's share."""
+
+    RECEIPT = "receipt"
+    ACTION = "action"
 
 
 class ActivationCriterion(StrEnum):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from crisis.domain.crisis import CrisisState, Transition
-from crisis.domain.enums import ActionOutcome, EventType
+from crisis.domain.crisis import ClockChange, CrisisState, Transition
+from crisis.domain.enums import ActionOutcome, Deadline, EventType
 from crisis.domain.indicators import Indicator
 
 
@@ -54,6 +54,32 @@ class ActionReported(BaseModel):
     note: str = Field(default="", max_length=1000)
 
 
+class ClockChanged(BaseModel):
+    """Data of `crisis.clock_changed`: the crisis after a coordinator changed its roster or deadlines."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    crisis: CrisisState
+    change: ClockChange
+    expected_version: int = Field(ge=1, description="The version the coordinator saw.")
+
+
+class ClockOverdue(BaseModel):
+    """Data of `clock.overdue`: an expected provider let a deadline pass for one indicator.
+
+    Written once per missed deadline by the clock of whichever API process gets there first (its id is
+    derived from these fields); withdrawn, without another event, by the provider's late answer.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    indicator_id: str
+    provider_org: str
+    deadline: Deadline
+    due_at: AwareDatetime
+    deadline_s: int = Field(ge=1, description="The deadline in force, in seconds from the share.")
+
+
 EVENT_DATA: dict[EventType, type[BaseModel]] = {
     EventType.CRISIS_OPENED: CrisisChanged,
     EventType.CRISIS_ACTIVATED: CrisisChanged,
@@ -63,5 +89,7 @@ EVENT_DATA: dict[EventType, type[BaseModel]] = {
     EventType.INDICATOR_SHARED: IndicatorShared,
     EventType.INDICATOR_SIGHTED: IndicatorSighted,
     EventType.INDICATOR_RETRACTED: IndicatorRetracted,
+    EventType.CRISIS_CLOCK_CHANGED: ClockChanged,
     EventType.ACTION_REPORTED: ActionReported,
+    EventType.CLOCK_OVERDUE: ClockOverdue,
 }

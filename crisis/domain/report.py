@@ -4,6 +4,9 @@ Pure: the same log gives the same report in the API, the CLI and the exercise af
 A provider's "receipt" is its first report of any outcome for an indicator (a provider that answers
 `removed` straight away has evidently received it); its "first action" is its first outcome other than
 `received`. Both are measured from the indicator's first share.
+
+Every provider on the crisis's roster has a line, silent ones included, and its deadlines count as due
+once they have passed (or been met): a deadline still open at `generated_at` is neither met nor missed.
 """
 
 from __future__ import annotations
@@ -11,20 +14,18 @@ from __future__ import annotations
 import html
 import statistics
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from typing import Final, NamedTuple
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from crisis.domain.audience import may_read_event
 from crisis.domain.book import CrisisRecord, IndicatorRecord
-from crisis.domain.crisis import CrisisState
+from crisis.domain.crisis import ONE_HOUR_S, CrisisState
 from crisis.domain.enums import ActionOutcome, EventType, IndicatorKind, Role, Status
 from crisis.domain.envelope import Envelope
-from crisis.domain.events import ActionReported, CrisisChanged, IndicatorRetracted
+from crisis.domain.events import ActionReported, ClockChanged, ClockOverdue, CrisisChanged, IndicatorRetracted
 from crisis.domain.principal import Principal
-
-ONE_HOUR_S: Final = 3600
 
 Visible = Callable[[Envelope], bool]
 
@@ -73,6 +74,8 @@ class ProviderItem(BaseModel):
     first_action: ActionOutcome | None = None
     first_action_at: AwareDatetime | None = None
     action_s: float | None = None
+    receipt_due_at: AwareDatetime | None = None
+    action_due_at: AwareDatetime | None = None
 
 
 class ProviderLine(BaseModel):
@@ -89,6 +92,11 @@ class ProviderLine(BaseModel):
     slowest_receipt_s: float | None
     slowest_action_s: float | None
     items: list[ProviderItem]
+    expected: bool = Field(default=False, description="On the crisis's roster of expected providers.")
+    receipts_due: int = Field(default=0, description="Receipt deadlines passed or met by generated_at.")
+    receipts_missed: int = Field(default=0, description="Receipt deadlines passed without a timely receipt.")
+    actions_due: int = Field(default=0, description="Action deadlines passed or met by generated_at.")
+    actions_missed: int = Field(default=0, description="Action deadlines passed without a timely outcome.")
 
 
 class Report(BaseModel):
@@ -99,6 +107,9 @@ class Report(BaseModel):
     crisis: CrisisState
     generated_at: AwareDatetime
     one_hour_s: int = ONE_HOUR_S
+    receipt_deadline_s: int = ONE_HOUR_S
+    action_deadline_s: int = ONE_HOUR_S
+    roster: list[str] = Field(default_factory=list)
     timeline: list[TimelineEntry]
     indicators: list[IndicatorLine]
     providers: list[ProviderLine]
@@ -124,12 +135,16 @@ def build_report(record: CrisisRecord, generated_at: datetime, reader: Principal
     actions = [
         (env, data) for env, data in record.actions if visible(env) and data.indicator_id in readable_ids
     ]
+    state = record.state
     return Report(
-        crisis=record.state,
+        crisis=state,
         generated_at=generated_at,
+        receipt_deadline_s=state.receipt_deadline_s,
+        action_deadline_s=state.action_deadline_s,
+        roster=list(state.roster),
         timeline=[_entry(env, record) for env in record.timeline if _shown(env, visible, readable_ids)],
         indicators=[_indicator_line(r) for r in indicators],
-        providers=_providers(indicators, actions, record.state),
+        providers=_providers(indicators, actions, state, generated_at),
     )
 
 
@@ -143,12 +158,20 @@ def _shown(env: Envelope, visible: Visible, readable_ids: set[str]) -> bool:
 
 
 # Events that name an existing indicator by its id.
-_REFERS = (EventType.INDICATOR_SIGHTED, EventType.INDICATOR_RETRACTED, EventType.ACTION_REPORTED)
+_REFERS = (
+    EventType.INDICATOR_SIGHTED,
+    EventType.INDICATOR_RETRACTED,
+    EventType.ACTION_REPORTED,
+    EventType.CLOCK_OVERDUE,
+)
 
 
 def _entry(env: Envelope, record: CrisisRecord) -> TimelineEntry:
     status = level = None
-    if env.type.is_crisis_state:
+    if env.type is EventType.CRISIS_CLOCK_CHANGED:
+        after = ClockChanged.model_validate(env.data).crisis
+        status, level = after.status, after.level
+    elif env.type.is_crisis_state:
         change = CrisisChanged.model_validate(env.data).transition
         status, level = change.to_status, change.level
     return TimelineEntry(
@@ -166,6 +189,16 @@ def _entry(env: Envelope, record: CrisisRecord) -> TimelineEntry:
 def summarise(env: Envelope, record: CrisisRecord) -> str:
     """One human line per event."""
     data = env.data
+    if env.type is EventType.CRISIS_CLOCK_CHANGED:
+        clock = ClockChanged.model_validate(data).change
+        text = (
+            f"clock: receipt within {_dur(clock.receipt_deadline_s)}, action within "
+            f"{_dur(clock.action_deadline_s)}; roster: {', '.join(clock.roster) or 'none'}"
+        )
+        return text + (f"; reason: {clock.reason}" if clock.reason else "")
+    if env.type is EventType.CLOCK_OVERDUE:
+        overdue = ClockOverdue.model_validate(data)
+        return f"{overdue.provider_org}: {overdue.deadline} overdue for {overdue.indicator_id}"
     if env.type.is_crisis_state:
         change = CrisisChanged.model_validate(data).transition
         text = f"{change.from_status or 'new'} -> {change.to_status}"
@@ -204,15 +237,21 @@ def _providers(
     indicators: list[IndicatorRecord],
     actions: list[tuple[Envelope, ActionReported]],
     state: CrisisState,
+    now: datetime,
 ) -> list[ProviderLine]:
-    by_org: dict[str, list[ActionReported]] = {}
+    """A line for every provider that answered and every expected one, silent or not."""
+    by_org: dict[str, list[ActionReported]] = {org: [] for org in state.roster}
     for _env, data in actions:
         by_org.setdefault(data.provider_org, []).append(data)
-    return [_provider(org, indicators, by_org[org], state) for org in sorted(by_org)]
+    return [_provider(org, indicators, by_org[org], state, now) for org in sorted(by_org)]
 
 
 def _provider(
-    org: str, indicators: list[IndicatorRecord], reports: list[ActionReported], state: CrisisState
+    org: str,
+    indicators: list[IndicatorRecord],
+    reports: list[ActionReported],
+    state: CrisisState,
+    now: datetime,
 ) -> ProviderLine:
     provider = Principal(org=org, role=Role.PROVIDER, key_id="")
     touched = {a.indicator_id for a in reports}
@@ -222,14 +261,29 @@ def _provider(
         for r in indicators
         if r.data.indicator_id in touched or (not r.retracted and indicator_visible(provider, r, state))
     ]
-    items = [_item(r, [a for a in reports if a.indicator_id == r.data.indicator_id]) for r in due]
-    return provider_line(org, items)
+    items = [_item(r, [a for a in reports if a.indicator_id == r.data.indicator_id], state) for r in due]
+    return provider_line(org, items, now=now, expected=org in state.roster, state=state)
 
 
-def provider_line(org: str, items: list[ProviderItem], scale: float = 1.0) -> ProviderLine:
-    """One provider's figures from its items; `scale` turns wall-clock seconds into exercise seconds."""
+def provider_line(
+    org: str,
+    items: list[ProviderItem],
+    scale: float = 1.0,
+    *,
+    now: datetime | None = None,
+    expected: bool = False,
+    state: CrisisState | None = None,
+) -> ProviderLine:
+    """One provider's figures from its items; `scale` turns wall-clock seconds into exercise seconds.
+
+    With `now` and the crisis `state`, its deadlines are counted: due once passed or met by `now`.
+    """
     receipts = [i.receipt_s * scale for i in items if i.receipt_s is not None]
     acts = [i.action_s * scale for i in items if i.action_s is not None]
+    receipt_limit = state.receipt_deadline_s if state else ONE_HOUR_S
+    action_limit = state.action_deadline_s if state else ONE_HOUR_S
+    r_due, r_missed = _deadline_counts([(i.receipt_due_at, i.receipt_s) for i in items], now, receipt_limit)
+    a_due, a_missed = _deadline_counts([(i.action_due_at, i.action_s) for i in items], now, action_limit)
     return ProviderLine(
         org=org,
         indicators=len(items),
@@ -242,10 +296,29 @@ def provider_line(org: str, items: list[ProviderItem], scale: float = 1.0) -> Pr
         slowest_receipt_s=max(receipts, default=None),
         slowest_action_s=max(acts, default=None),
         items=items,
+        expected=expected,
+        receipts_due=r_due,
+        receipts_missed=r_missed,
+        actions_due=a_due,
+        actions_missed=a_missed,
     )
 
 
-def _item(r: IndicatorRecord, reports: list[ActionReported]) -> ProviderItem:
+def _deadline_counts(
+    items: list[tuple[datetime | None, float | None]], now: datetime | None, limit: int
+) -> tuple[int, int]:
+    """(due, missed): a deadline is due once it has passed or been met; missed when passed unmet."""
+    due = missed = 0
+    for due_at, took in items:
+        met = took is not None and took <= limit
+        passed = due_at is not None and now is not None and now >= due_at
+        if met or passed:
+            due += 1
+            missed += 0 if met else 1
+    return due, missed
+
+
+def _item(r: IndicatorRecord, reports: list[ActionReported], state: CrisisState) -> ProviderItem:
     ordered = sorted(reports, key=lambda a: a.at)
     first = ordered[0] if ordered else None
     acted = next((a for a in ordered if not a.outcome.is_receipt), None)
@@ -257,6 +330,8 @@ def _item(r: IndicatorRecord, reports: list[ActionReported]) -> ProviderItem:
         first_action=acted.outcome if acted else None,
         first_action_at=acted.at if acted else None,
         action_s=_seconds(r.shared_at, acted.at) if acted else None,
+        receipt_due_at=r.shared_at + timedelta(seconds=state.receipt_deadline_s),
+        action_due_at=r.shared_at + timedelta(seconds=state.action_deadline_s),
     )
 
 
@@ -321,18 +396,23 @@ def render_markdown(report: Report) -> str:
         + (f", level {c.level}" if c.level else "")
         + f", TLP:{str(c.tlp).upper()}",
         f"- generated at {report.generated_at.isoformat()}",
-        f"- indicators: {len(report.indicators)}, providers reporting: {len(report.providers)}",
+        f"- indicators: {len(report.indicators)}, providers: {len(report.providers)} "
+        f"(expected: {', '.join(map(_cell, report.roster)) or 'none'})",
+        f"- deadlines: receipt within {_dur(report.receipt_deadline_s)}, "
+        f"action within {_dur(report.action_deadline_s)} of the share",
         "",
         "## Providers",
         "",
-        "| provider | indicators | received | within 1 h | actioned | within 1 h "
-        "| median receipt | median action | slowest receipt | slowest action |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| provider | expected | indicators | received | receipts missed of due | actioned "
+        "| actions missed of due | median receipt | median action | slowest receipt | slowest action |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in report.providers:
         lines.append(
-            f"| {_cell(p.org)} | {p.indicators} | {p.received} | {p.receipt_within_hour} | {p.actioned} "
-            f"| {p.action_within_hour} | {_dur(p.median_receipt_s)} | {_dur(p.median_action_s)} "
+            f"| {_cell(p.org)} | {'yes' if p.expected else 'no'} | {p.indicators} | {p.received} "
+            f"| {p.receipts_missed} of {p.receipts_due} | {p.actioned} "
+            f"| {p.actions_missed} of {p.actions_due} "
+            f"| {_dur(p.median_receipt_s)} | {_dur(p.median_action_s)} "
             f"| {_dur(p.slowest_receipt_s)} | {_dur(p.slowest_action_s)} |"
         )
     lines += _markdown_matrix(report)

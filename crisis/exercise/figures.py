@@ -52,7 +52,11 @@ class Debrief:
     @property
     def providers(self) -> list[ProviderLine]:
         """Each provider's figures in exercise time (wall-clock seconds times the speed factor)."""
-        return [provider_line(p.org, p.items, self.speed) for p in self.report.providers]
+        r = self.report
+        return [
+            provider_line(p.org, p.items, self.speed, now=r.generated_at, expected=p.expected, state=r.crisis)
+            for p in r.providers
+        ]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Protocol
 import structlog
 
 from crisis.bus.base import Delivered
+from crisis.domain.audience import concerned
 from crisis.domain.book import Book, Outcome
 from crisis.domain.enums import EventType, IndicatorKind, Role
 from crisis.domain.envelope import Envelope
@@ -31,7 +32,7 @@ from crisis.gateway.recent import Item, Recent
 
 log = structlog.get_logger(__name__)
 
-_INDICATOR_REFS = (EventType.INDICATOR_RETRACTED, EventType.ACTION_REPORTED)
+_INDICATOR_REFS = (EventType.INDICATOR_RETRACTED, EventType.ACTION_REPORTED, EventType.CLOCK_OVERDUE)
 
 
 class Transport(Protocol):
@@ -58,7 +59,9 @@ def facts_of(env: Envelope, book: Book) -> Facts:
         record = book.crises.get(env.subject)
         indicator = record.indicators.get(str(env.data.get("indicator_id"))) if record else None
         kind = indicator.data.kind if indicator else None
-    return Facts(env.subject, env.type, kind, env.tlp, env.mode, env.author_org, env.tlprecipients)
+    return Facts(
+        env.subject, env.type, kind, env.tlp, env.mode, env.author_org, env.tlprecipients, concerned(env)
+    )
 
 
 def _kind(value: object) -> IndicatorKind | None:
@@ -88,6 +91,7 @@ class Subscriber:
         "phase",
         "principal",
         "proto",
+        "skip",
         "transport",
     )
 
@@ -105,6 +109,8 @@ class Subscriber:
         self.pending_bytes = 0
         self.cursor = ""
         self.group: Group | None = None
+        # Crises a backfill's catch-up leaves out (closed before it started); live events are never skipped.
+        self.skip: frozenset[str] = frozenset()
 
     @property
     def attached(self) -> bool:

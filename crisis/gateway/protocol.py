@@ -7,7 +7,11 @@ Client -> server (JSON text):
                                                              may carry subscription fields (below)
     {"type": "subscribe", "crises": [...], "types": [...], "kinds": [...], "mode": "live", "cursor": "..."}
                                                              replaces the subscription at any time
-Query parameters of GET /v1/stream: crisis, type, kind (comma-separated or repeated), mode, cursor.
+    "backfill": true (instead of a cursor)                   the history of the crises from their start
+                                                             (of every crisis not closed, when none is
+                                                             named), then live, each event once
+Query parameters of GET /v1/stream: crisis, type, kind (comma-separated or repeated), mode, cursor,
+backfill (true or false).
 
 Server -> client: CloudEvents in structured JSON with a `cursor`, and control messages whose `type`
 has no dot: subscribed, state, gap, closing.
@@ -47,8 +51,9 @@ MAX_REASON_BYTES: Final = 123
 MAX_DEPTH: Final = 32
 MAX_CRISES: Final = 100
 _MAX_ID = 128
-_QUERY_KEYS = frozenset({"crisis", "type", "kind", "mode", "cursor"})
-_MESSAGE_KEYS = frozenset({"crises", "types", "kinds", "mode", "cursor"})
+_QUERY_KEYS = frozenset({"crisis", "type", "kind", "mode", "cursor", "backfill"})
+_MESSAGE_KEYS = frozenset({"crises", "types", "kinds", "mode", "cursor", "backfill"})
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False, "": False}
 _ALL = frozenset({"", "*"})
 E = TypeVar("E", EventType, IndicatorKind)
 
@@ -84,6 +89,7 @@ class Subscription:
     filter: Filter
     cursor: cursors.Cursor | None = None
     cursor_text: str | None = None
+    backfill: bool = False  # from the start of the crises' history (never with a cursor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +109,7 @@ class Facts:
     mode: Mode
     author_org: str
     recipients: tuple[str, ...]
+    concerns: str | None = None  # the provider a clock event is about
 
 
 # ------------------------------------------------------------------------------------------ selection
@@ -127,6 +134,7 @@ def entitled(principal: Principal, facts: Facts) -> bool:
         mode=facts.mode,
         author_org=facts.author_org,
         recipients=facts.recipients,
+        concerns=facts.concerns,
     )
 
 
@@ -148,7 +156,8 @@ def forbidden(principal: Principal, f: Filter) -> str | None:
     for t in types:
         for m in modes:
             for tlp in Tlp:
-                if may_read(principal, type=t, tlp=tlp, mode=m, author_org=principal.org, recipients=()):
+                own = principal.org
+                if may_read(principal, type=t, tlp=tlp, mode=m, author_org=own, recipients=(), concerns=own):
                     return None
     return f"{principal.role.value} keys may never receive {', '.join(sorted(types))}"
 
@@ -171,6 +180,7 @@ def parse_query(query: str) -> Subscription:
         kinds=_split(params.get("kind")),
         mode=_single(params.get("mode"), "mode"),
         cursor=_single(params.get("cursor"), "cursor"),
+        backfill=_flag(_single(params.get("backfill"), "backfill")),
     )
 
 
@@ -232,13 +242,26 @@ def _from_mapping(fields: Mapping[str, Any]) -> Subscription:
         raise ProtocolError("mode must be a string")
     if cursor_text is not None and not isinstance(cursor_text, str):
         raise ProtocolError("cursor must be a string")
+    backfill = fields.get("backfill", False)
+    if not isinstance(backfill, bool):
+        raise ProtocolError("backfill must be true or false")
     return _subscription(
         crises=_listed(fields.get("crises"), "crises"),
         types=_listed(fields.get("types"), "types"),
         kinds=_listed(fields.get("kinds"), "kinds"),
         mode=mode,
         cursor=cursor_text,
+        backfill=backfill,
     )
+
+
+def _flag(value: str | None) -> bool:
+    if value is None:
+        return False
+    try:
+        return _BOOLEANS[value.lower()]
+    except KeyError:
+        raise ProtocolError("backfill must be true or false") from None
 
 
 def _subscription(
@@ -248,6 +271,7 @@ def _subscription(
     kinds: list[str] | None,
     mode: str | None,
     cursor: str | None,
+    backfill: bool = False,
 ) -> Subscription:
     f = Filter(
         crises=_crises(crises),
@@ -256,7 +280,9 @@ def _subscription(
         modes=_modes(mode),
     )
     if cursor is None or cursor == "":
-        return Subscription(f)
+        return Subscription(f, backfill=backfill)
+    if backfill:
+        raise ProtocolError("send a cursor (to continue) or backfill (to start from the beginning), not both")
     try:
         return Subscription(f, cursors.decode(cursor), cursor)
     except cursors.CursorError as exc:

@@ -136,7 +136,8 @@ class CatchUp:
                 if verdict is None:
                     if len(verdicts) >= _MAX_VERDICTS:
                         verdicts.clear()
-                    verdict = verdicts[item.facts] = admits(principal, f, item.facts)
+                    wanted = item.facts.crisis not in sub.skip and admits(principal, f, item.facts)
+                    verdict = verdicts[item.facts] = wanted
                 if not verdict:
                     continue
                 if not ahead:
@@ -184,6 +185,8 @@ class CatchUp:
             env = item.envelope
             outcome = outcomes.get(env.id)
             if outcome is None or not outcome.accepted or (p, offset) in self.duplicates:
+                continue
+            if env.subject in sub.skip:
                 continue
             if not protocol.admits(sub.principal, sub.filter, facts_of(env, self.book)):
                 continue

@@ -35,11 +35,12 @@ from crisis.domain.envelope import utcnow
 from crisis.domain.principal import Principal
 from crisis.gateway import cursor as cursors
 from crisis.gateway import protocol, sse
+from crisis.gateway.backfill import backfill_skips
 from crisis.gateway.fanout import Fanout, HasState, Subscriber
 from crisis.gateway.frames import text_frame
 from crisis.gateway.metrics import GatewayMetrics
 from crisis.gateway.protocol import Auth, Filter, ProtocolError, Subscription
-from crisis.gateway.resume import CatchUp, Fell, plan
+from crisis.gateway.resume import CatchUp, Fell, Start, plan
 from crisis.gateway.snapshot import states
 from crisis.keys import KeyStore
 from crisis.ledger import Ledger
@@ -357,7 +358,7 @@ class Gateway:
 
     def _start(self, conn: Peer, sub: Subscriber, subscription: Subscription) -> asyncio.Task[None] | None:
         """A fresh subscription starts here and now; a resume runs its catch-up in a task."""
-        if subscription.cursor is None:
+        if subscription.cursor is None and not subscription.backfill:
             self.fanout.attach(sub)
             first = [protocol.subscribed(sub.filter, sub.cursor, sub.principal)]
             first += states(self.ledger.book, sub.principal, sub.filter, sub.cursor)
@@ -365,16 +366,23 @@ class Gateway:
             return None
         return asyncio.create_task(self._resume(conn, sub, subscription.cursor))
 
-    async def _resume(self, conn: Peer, sub: Subscriber, cursor: cursors.Cursor) -> None:
+    async def _resume(self, conn: Peer, sub: Subscriber, cursor: cursors.Cursor | None) -> None:
+        """From `cursor`, or, for a backfill (no cursor), from the start of the retained log."""
         catch_up = self._catch_up
         assert catch_up is not None
-        start = plan(cursor, self.fanout.origin, await self._topology(), await self._log_end(cursor))
+        topology = await self._topology()
+        if cursor is None:
+            start = Start(tuple(topology.earliest.get(p, 0) for p in range(topology.partitions)), None)
+            sub.skip = backfill_skips(self.ledger.book, sub.filter)
+        else:
+            sub.skip = frozenset()
+            start = plan(cursor, self.fanout.origin, topology, await self._log_end(cursor))
         if conn.protocol.state is not State.OPEN:
             return
         until = self.fanout.attach(sub, floor=start.offsets)
         end = self.fanout.recent.end  # taken with the attach: items from here on are held live frames
         first = [protocol.subscribed(sub.filter, sub.cursor, sub.principal)]
-        if start.gap is not None:
+        if start.gap is not None and cursor is not None:
             first.append(start.gap)
             log.warning("stream_gap", cursor=cursors.encode(cursor.origin, cursor.offsets))
         sub.transport.write(b"".join(text_frame(m) for m in first))

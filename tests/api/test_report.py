@@ -46,7 +46,7 @@ async def test_actions_feed_the_report_as_json_and_markdown(actors: Actors) -> N
     assert markdown.status_code == 200
     assert markdown.headers["content-type"].startswith("text/markdown")
     assert markdown.text.startswith("# Crisis report: Christchurch-like attack")
-    assert "| vidshare | 2 | 2 | 2 | 1 | 1 |" in markdown.text
+    assert "| vidshare | no | 2 | 2 | 0 of 2 | 1 | 0 of 1 |" in markdown.text
 
 
 async def test_an_action_needs_a_known_indicator_and_a_valid_outcome(actors: Actors) -> None:

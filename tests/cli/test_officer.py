@@ -74,8 +74,15 @@ async def test_a_crisis_from_declaration_to_report(
     assert "concluded" in capsys.readouterr().out
     assert await crisis(api_stack, hub, "status") == 0
     assert cid in capsys.readouterr().out
+    # One crisis: its deadlines and every expected provider (the provider key existed at declaration).
+    assert await crisis(api_stack, hub, "status", cid) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:] == [
+        "  deadlines: receipt within 3600 s, action within 3600 s of each share",
+        "  vidshare  expected  indicators 4  receipts missed 0 of 1 due  actions missed 0 of 1 due",
+    ]
     assert await crisis(api_stack, hub, "report", cid, "--markdown") == 0
-    assert "| vidshare | 4 | 1 | 1 | 1 | 1 |" in capsys.readouterr().out
+    assert "| vidshare | yes | 4 | 1 | 0 of 1 | 1 | 0 of 1 |" in capsys.readouterr().out
     assert await crisis(api_stack, hub, "report", cid) == 0
     assert json.loads(capsys.readouterr().out)["providers"][0]["org"] == "vidshare"
 

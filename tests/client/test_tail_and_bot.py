@@ -120,3 +120,32 @@ async def test_the_provider_bot_acknowledges_then_reports_an_outcome(
         [("received", "vidshare"), ("blocked", "vidshare"), ("received", "vidshare"), ("removed", "vidshare")]
     )
     assert state.read_text()  # the cursor to continue from after a restart
+
+
+@pytest.mark.kafka
+async def test_a_bot_started_mid_crisis_handles_every_earlier_indicator(
+    full_stack: Stack, tmp_path: Path
+) -> None:
+    s = full_stack
+    bot = load_bot()
+    coordinator = s.add_key("hub", "coordinator")
+    authority = s.add_key("bka", "authority")
+    provider = s.add_key("vidshare", "provider")
+    async with httpx.AsyncClient(base_url=s.api_url, timeout=15) as http:
+        declare = {"title": "Attack", "status": "activated", "level": 1, "criteria": ["viral_spread"]}
+        r = await http.post("/v1/crises", json=declare, headers={"Authorization": f"Bearer {coordinator}"})
+        assert r.status_code == 201, r.text
+        crisis_id = r.json()["id"]
+        items = [{"kind": "md5", "value": f"{n:x}" * 32} for n in range(4)]
+        r = await http.post(
+            f"/v1/crises/{crisis_id}/indicators",
+            json={"indicators": items},
+            headers={"Authorization": f"Bearer {authority}"},
+        )
+        assert r.status_code == 200, r.text
+        shared = {item["indicator_id"] for item in r.json()["items"]}
+        # No saved cursor: the bot starts with the crisis's history, then stays live.
+        handled = await asyncio.wait_for(bot.run(s.ws_url, s.api_url, provider, limit=4), 15)
+    assert handled == 4
+    acted = {d.indicator_id for _, d in s.ledger.book.crises[crisis_id].actions if d.outcome == "blocked"}
+    assert acted == shared

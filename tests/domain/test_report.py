@@ -116,6 +116,13 @@ def test_provider_figures_on_known_delays() -> None:
         "median_action_s": 3000.0,
         "slowest_receipt_s": 4200.0,
         "slowest_action_s": 3000.0,
+        # Not on the roster (the crisis has none), but its deadlines still count: i2's receipt came
+        # late and its outcome never came.
+        "expected": False,
+        "receipts_due": 2,
+        "receipts_missed": 1,
+        "actions_due": 2,
+        "actions_missed": 1,
     }
     i1, i2 = vid.items
     assert (i1.receipt_s, i1.first_action, i1.action_s) == (300.0, "removed", 3000.0)
@@ -193,7 +200,7 @@ def test_report_json_round_trip_and_markdown() -> None:
     assert again == report
     text = render_markdown(report)
     assert text.startswith("# Crisis report: Attack")
-    assert "| vidshare | 2 | 2 | 1 | 1 | 1 | 37m30s | 50m00s | 70m00s | 50m00s |" in text
+    assert "| vidshare | no | 2 | 2 | 1 of 2 | 1 | 1 of 2 | 37m30s | 50m00s | 70m00s | 50m00s |" in text
     assert text.count("\n| 2026-") == 10
 
 

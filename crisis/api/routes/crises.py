@@ -11,7 +11,7 @@ from crisis.api.deps import LedgerDep, MetricsDep, PrincipalDep, WriteDep
 from crisis.api.writes import commit, raise_for, refusals, replay
 from crisis.domain import commands
 from crisis.domain.audience import may_read_crisis
-from crisis.domain.crisis import CrisisCreate, CrisisState, TransitionRequest
+from crisis.domain.crisis import ClockRequest, CrisisCreate, CrisisState, TransitionRequest
 from crisis.domain.enums import Mode, Status
 
 router = APIRouter(prefix="/v1/crises", tags=["crises"])
@@ -74,6 +74,18 @@ async def transition(
     """Activate, change level, conclude or close; a stale expected_version gets 409."""
     with refusals():
         [env] = replay(ledger, write) or [commands.transition(ledger.book, write, crisis_id, body)]
+    [outcome] = await commit(ledger, metrics, [env])
+    raise_for(outcome)
+    return CrisisPublic(**ledger.book.crises[crisis_id].state.model_dump(), event_id=env.id)
+
+
+@router.post("/{crisis_id}/clock", response_model=CrisisPublic)
+async def set_clock(
+    crisis_id: str, body: ClockRequest, ledger: LedgerDep, metrics: MetricsDep, write: WriteDep
+) -> CrisisPublic:
+    """Change the roster of expected providers or the deadlines (coordinators); recorded in the log."""
+    with refusals():
+        [env] = replay(ledger, write) or [commands.set_clock(ledger.book, write, crisis_id, body)]
     [outcome] = await commit(ledger, metrics, [env])
     raise_for(outcome)
     return CrisisPublic(**ledger.book.crises[crisis_id].state.model_dump(), event_id=env.id)
