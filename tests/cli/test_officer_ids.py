@@ -77,6 +77,11 @@ async def test_status_shows_decision_counts_and_acknowledgements(
             "actioned": 1,
             "receipt_within_hour": 1,
             "action_within_hour": 1,
+            "expected": True,
+            "receipts_due": 1,
+            "receipts_missed": 0,
+            "actions_due": 1,
+            "actions_missed": 0,
         }
     ]
     assert view["overdue"] == 0
@@ -85,7 +90,7 @@ async def test_status_shows_decision_counts_and_acknowledgements(
     text = capsys.readouterr().out
     assert "criteria   ongoing_violent_event, viral_spread" in text
     assert "decided    activated by hub" in text
-    assert "vidshare: received 1/2 (1 within 1 h), actioned 1/2" in text and "overdue    0" in text
+    assert "vidshare: received 1/2, actioned 1/2; missed 0 of 1 receipts" in text and "overdue    0" in text
     # An observer reads the crisis, not its report: the state alone, said plainly.
     assert await crisis(api_stack, observer, "status", cid) == 0
     assert "may not read the report" in capsys.readouterr().out
