@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request, Response
 from crisis.api import problems
 from crisis.api.metrics import ApiMetrics
 from crisis.api.ratelimit import RateLimiter
-from crisis.api.routes import actions, console, crises, indicators, ops, report
+from crisis.api.routes import actions, console, crises, indicators, ops, report, webhooks
 from crisis.config import Settings
 from crisis.keys import KeyStore
 from crisis.ledger import Ledger
@@ -56,6 +56,7 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
     app.include_router(report.router)
     app.include_router(ops.router)
     app.include_router(console.router)
+    app.include_router(webhooks.router)
 
     @app.middleware("http")
     async def context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -1,0 +1,162 @@
+"""Webhooks end to end: the API, the log on a real broker, the deliverer and a real HTTP receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from standardwebhooks import Webhook
+
+from crisis.runtime import stack
+from tests.api.conftest import Actors
+from tests.conftest import Stack
+from tests.webhooks.receiver import Receiver, receiving
+
+pytestmark = pytest.mark.kafka
+
+SHA = "a" * 64
+
+
+@pytest_asyncio.fixture
+async def actors(make_settings: Any, tmp_path: Path) -> AsyncIterator[Actors]:
+    """A stack whose deliverer retries fast: 4 attempts, 50 ms doubling to at most 200 ms."""
+    settings = make_settings(
+        webhooks_file=tmp_path / "webhooks.db",
+        webhook_deliverer=True,
+        webhook_allow_private=True,  # the receiver listens on 127.0.0.1
+        webhook_attempts=4,
+        webhook_backoff_initial_s=0.05,
+        webhook_backoff_max_s=0.2,
+        webhook_poll_s=0.05,
+    )
+    async with stack(settings, gateway=False) as running:
+        running.__class__ = Stack
+        async with httpx.AsyncClient(base_url=running.api_url, timeout=30) as http:
+            yield Actors(running, http)  # type: ignore[arg-type]
+
+
+async def register(
+    actors: Actors, receiver: Receiver, role: str = "provider", org: str | None = None, **body: Any
+) -> dict[str, Any]:
+    payload = {"url": receiver.url, "types": ["indicator.shared"], **body}
+    r = await actors.call("POST", "/v1/webhooks", role, org, json=payload)
+    assert r.status_code == 201, r.text
+    created: dict[str, Any] = r.json()
+    return created
+
+
+async def delivery(actors: Actors, endpoint: str, event: str, role: str, state: str) -> dict[str, Any]:
+    """The delivery's record once it reaches `state`."""
+    async with asyncio.timeout(20):
+        while True:
+            r = await actors.call("GET", f"/v1/webhooks/{endpoint}/deliveries/{event}", role)
+            if r.status_code == 200 and r.json()["state"] == state:
+                found: dict[str, Any] = r.json()
+                return found
+            await asyncio.sleep(0.05)
+
+
+async def test_a_receiver_that_fails_twice_then_recovers_gets_one_signed_event_with_one_id(
+    actors: Actors,
+) -> None:
+    async with receiving(failures=2) as receiver:
+        hook = await register(actors, receiver)
+        crisis = await actors.crisis()
+        indicator = await actors.shared_id(crisis["id"], {"kind": "sha256", "value": SHA})
+        sent = await receiver.wait_for(3)
+        verifier = Webhook(hook["secret"])
+        events = [verifier.verify(r.body, r.headers) for r in sent]
+        assert [r.status for r in sent] == [500, 500, 204]
+        assert len({r.headers["webhook-id"] for r in sent}) == 1  # the receiver dedupes on it
+        event = events[-1]
+        assert event["type"] == "indicator.shared" and event["subject"] == crisis["id"]
+        assert event["data"]["indicator_id"] == indicator and event["id"] == sent[0].headers["webhook-id"]
+        record = await delivery(actors, hook["id"], event["id"], "provider", "delivered")
+        assert [(a["status"], a["error"]) for a in record["attempts"]] == [
+            (500, "HTTP 500"),
+            (500, "HTTP 500"),
+            (204, ""),
+        ]
+        await asyncio.sleep(0.3)
+        assert len(receiver.requests) == 3  # delivered: never sent again
+
+
+async def test_exhausted_attempts_are_a_dead_letter_the_hub_sees_and_redelivers(actors: Actors) -> None:
+    async with receiving(failures=100) as receiver:
+        hook = await register(actors, receiver)
+        crisis = await actors.crisis()
+        await actors.shared_id(crisis["id"], {"kind": "sha256", "value": SHA})
+        [first, *_] = await receiver.wait_for(4)
+        event_id = first.headers["webhook-id"]
+        dead = await delivery(actors, hook["id"], event_id, "provider", "dead")
+        assert len(dead["attempts"]) == 4
+        r = await actors.call("GET", "/v1/webhooks/deliveries", "coordinator", params={"state": "dead"})
+        assert [(d["endpoint_id"], d["event_id"]) for d in r.json()["items"]] == [(hook["id"], event_id)]
+        assert len(receiver.requests) == 4  # dead: no fifth attempt of its own
+
+        receiver.failures = 0  # the receiver recovers; the hub sends the dead letter again
+        r = await actors.call(
+            "POST", f"/v1/webhooks/{hook['id']}/deliveries/{event_id}/redeliver", "coordinator"
+        )
+        assert r.status_code == 202, r.text
+        done = await delivery(actors, hook["id"], event_id, "coordinator", "delivered")
+        assert [a["status"] for a in done["attempts"]] == [500, 500, 500, 500, 204]
+        assert receiver.requests[-1].headers["webhook-id"] == event_id
+        Webhook(hook["secret"]).verify(receiver.requests[-1].body, receiver.requests[-1].headers)
+        r = await actors.call("GET", "/v1/webhooks/deliveries", "coordinator", params={"state": "dead"})
+        assert r.json()["items"] == []
+
+
+async def test_a_webhook_never_delivers_what_its_organisation_could_not_read(actors: Actors) -> None:
+    async with receiving() as inside, receiving() as outside:
+        ours = await register(actors, inside, "provider")
+        theirs = await register(actors, outside, "provider", org="tubeco")
+        crisis = await actors.crisis()
+        red = await actors.share(
+            crisis["id"], [{"kind": "md5", "value": "b" * 32}], tlp="red", tlprecipients=["vidshare"]
+        )
+        assert red.status_code == 200, red.text
+        green = await actors.shared_id(crisis["id"], {"kind": "sha256", "value": SHA}, tlp="amber")
+        [got] = await outside.wait_for(1)
+        assert json.loads(got.body)["data"]["indicator_id"] == green
+        inside_ids = {json.loads(r.body)["data"]["indicator_id"] for r in await inside.wait_for(2)}
+        assert green in inside_ids and len(inside_ids) == 2
+        # The RED event was folded (and judged) before the AMBER one reached anyone: never queued for tubeco.
+        r = await actors.call("GET", "/v1/webhooks/deliveries", "provider", org="tubeco")
+        assert [d["endpoint_id"] for d in r.json()["items"]] == [theirs["id"]]
+        # The declaring hub is among a RED indicator's recipients and sees all three records; a coordinator
+        # outside that audience sees the two AMBER ones only, never a sign that the RED one exists.
+        r = await actors.call("GET", "/v1/webhooks/deliveries", "coordinator")
+        assert len(r.json()["items"]) == 3
+        r = await actors.call("GET", "/v1/webhooks/deliveries", "coordinator", org="eu-hub")
+        assert sorted(d["endpoint_id"] for d in r.json()["items"]) == sorted([ours["id"], theirs["id"]])
+
+
+async def test_registration_belongs_to_the_organisation_and_shows_the_secret_once(actors: Actors) -> None:
+    async with receiving() as receiver:
+        hook = await register(actors, receiver, types=["indicator.shared", "indicator.sighted"])
+        listed = (await actors.call("GET", "/v1/webhooks", "provider")).json()
+        assert [h["id"] for h in listed] == [hook["id"]] and "secret" not in listed[0]
+        assert (await actors.call("GET", "/v1/webhooks", "authority")).json() == []
+        other = await actors.call("DELETE", f"/v1/webhooks/{hook['id']}", "authority")
+        assert other.status_code == 404
+        assert (await actors.call("DELETE", f"/v1/webhooks/{hook['id']}", "provider")).status_code == 204
+        assert (await actors.call("GET", f"/v1/webhooks/{hook['id']}", "provider")).status_code == 404
+
+
+async def test_bad_registrations_are_refused_with_the_field_named(actors: Actors) -> None:
+    cases = [
+        ({"url": "ftp://example.org/", "types": ["indicator.shared"]}, "url"),
+        ({"url": "https://example.org/", "types": ["indicator.shred"]}, "types.0"),
+        ({"url": "https://example.org/", "types": []}, "types"),
+    ]
+    for body, field in cases:
+        r = await actors.call("POST", "/v1/webhooks", "provider", json=body)
+        assert r.status_code == 422, r.text
+        assert field in [e["field"] for e in r.json()["errors"]], r.json()
