@@ -82,20 +82,24 @@ class Deliverer:
                 for task in self._active.values():
                     task.cancel()
                 await asyncio.gather(*self._active.values(), return_exceptions=True)
-                if self.store is not None:
-                    self.store.close()
 
-    async def _step(self, http: httpx.AsyncClient) -> None:
+    async def load(self) -> WebhookStore | None:
+        """Open the store once its file exists and read the endpoints; None while there is no file."""
         checked = utcnow()
         if self.store is None:
             if not self.settings.webhooks_file.exists():
                 self._incoming.clear()
                 self._since = checked - REGISTRATION_MARGIN
-                return
+                return None
             self.store = await asyncio.to_thread(WebhookStore, self.settings.webhooks_file)
-        store = self.store
-        self.endpoints = await asyncio.to_thread(store.endpoints)
+        self.endpoints = await asyncio.to_thread(self.store.endpoints)
         self._since = checked - REGISTRATION_MARGIN
+        return self.store
+
+    async def _step(self, http: httpx.AsyncClient) -> None:
+        store = await self.load()
+        if store is None:
+            return
         self.keys.refresh()
         if self._incoming:
             events, self._incoming = self._incoming, []
@@ -172,6 +176,8 @@ class Deliverer:
 async def delivering(settings: Settings, keys: KeyStore) -> AsyncIterator[Deliverer]:
     """A deliverer working in the background; attach `on_folded` to the ledger before it folds."""
     deliverer = Deliverer(settings, keys)
+    # Endpoints known before the first event is folded: the events of the catch-up are matched to them.
+    await deliverer.load()
     task: asyncio.Task[None] | None = None
     try:
         task = asyncio.create_task(deliverer.run(), name="webhooks")
@@ -181,3 +187,5 @@ async def delivering(settings: Settings, keys: KeyStore) -> AsyncIterator[Delive
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if deliverer.store is not None:
+            deliverer.store.close()

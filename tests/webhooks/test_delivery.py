@@ -160,3 +160,48 @@ async def test_bad_registrations_are_refused_with_the_field_named(actors: Actors
         r = await actors.call("POST", "/v1/webhooks", "provider", json=body)
         assert r.status_code == 422, r.text
         assert field in [e["field"] for e in r.json()["errors"]], r.json()
+
+
+async def test_events_written_while_no_deliverer_ran_are_delivered_once_when_one_starts(
+    make_settings: Any, tmp_path: Path
+) -> None:
+    """`crisis serve api` does not deliver; the deliverer started later reads the log from its start, sends
+    what it missed, and, started again, sends nothing twice."""
+    quiet = make_settings(webhooks_file=tmp_path / "webhooks.db", webhook_allow_private=True)
+    delivering = quiet.model_copy(update={"webhook_deliverer": True, "webhook_poll_s": 0.05})
+    async with receiving() as receiver:
+        async with stack(quiet, gateway=False) as running:
+            running.__class__ = Stack
+            async with httpx.AsyncClient(base_url=running.api_url, timeout=30) as http:
+                actors = Actors(running, http)  # type: ignore[arg-type]
+                hook = await register(actors, receiver)
+                crisis = await actors.crisis()
+                indicator = await actors.shared_id(crisis["id"], {"kind": "sha256", "value": SHA})
+                await asyncio.sleep(0.3)
+                assert receiver.requests == []  # no deliverer in this process
+        for _ in range(2):
+            async with stack(delivering, api=False, gateway=False):
+                [got] = await receiver.wait_for(1)
+                await asyncio.sleep(0.3)
+        assert len(receiver.requests) == 1
+        event = Webhook(hook["secret"]).verify(got.body, got.headers)
+        assert event["data"]["indicator_id"] == indicator
+
+
+async def test_a_revoked_key_s_webhook_receives_nothing_more(actors: Actors) -> None:
+    async with receiving() as receiver, receiving() as witness:
+        revoked = await register(actors, receiver)
+        await register(actors, witness, "authority")
+        crisis = await actors.crisis()
+        await actors.shared_id(crisis["id"], {"kind": "sha256", "value": SHA})
+        await receiver.wait_for(1)
+        actors.stack.keys.revoke(actors.key("provider").split("_")[1])
+        later = await actors.shared_id(crisis["id"], {"kind": "md5", "value": "c" * 32})
+        # Once the witness has the later event, the deliverer has judged it for every endpoint.
+        got = await witness.wait_for(2)
+        assert later in {json.loads(r.body)["data"]["indicator_id"] for r in got}
+        r = await actors.call(
+            "GET", "/v1/webhooks/deliveries", "coordinator", params={"endpoint_id": revoked["id"]}
+        )
+        assert len(r.json()["items"]) == 1
+        assert len(receiver.requests) == 1

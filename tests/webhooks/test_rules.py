@@ -103,3 +103,24 @@ def test_the_hub_sees_deliveries_only_of_events_it_may_read() -> None:
     other = _endpoint(org="tubeco").principal
     assert not may_see_delivery(other, "vidshare", _event())
     assert may_see_delivery(_endpoint().principal, "vidshare", _event(Tlp.RED, ("vidshare",)))
+
+
+def test_plain_http_targets_are_a_development_convenience() -> None:
+    from crisis.config import Settings
+
+    assert Settings().webhook_http_allowed
+    assert not Settings(webhook_allow_http=False).webhook_http_allowed
+    production = {
+        "environment": "production",
+        "kafka_bootstrap": "k1:9092",
+        "kafka_replication": 3,
+    }
+    assert not Settings(**production).webhook_http_allowed
+    assert Settings(**production, webhook_allow_http=True).webhook_http_allowed
+    assert not Settings().webhook_allow_private
+
+
+async def test_a_name_that_resolves_to_loopback_is_refused_at_delivery() -> None:
+    from crisis.webhooks.targets import resolves_inward
+
+    assert await resolves_inward("localhost", 80)
