@@ -111,13 +111,21 @@ class Deliverer:
             ]
             if matched:
                 await asyncio.to_thread(store.enqueue, matched)
-        room = self.settings.webhook_max_in_flight - len(self._active)
-        if room <= 0:
-            return
-        for job in await asyncio.to_thread(store.pending, room, set(self._active)):
-            name = (job.endpoint.id, job.event_id)
-            self._active[name] = task = asyncio.create_task(self._deliver(http, store, job))
-            task.add_done_callback(lambda _, name=name: self._done(name))  # type: ignore[misc]
+        # A share of the slots per endpoint: a dead receiver's retries never hold up the others.
+        for endpoint in self.endpoints:
+            busy = {event for ep, event in self._active if ep == endpoint.id}
+            room = min(
+                self.settings.webhook_max_in_flight_per_endpoint - len(busy),
+                self.settings.webhook_max_in_flight - len(self._active),
+            )
+            if room > 0:
+                for job in await asyncio.to_thread(store.pending, endpoint.id, room, busy):
+                    self._start(http, store, job)
+
+    def _start(self, http: httpx.AsyncClient, store: WebhookStore, job: Job) -> None:
+        name = (job.endpoint.id, job.event_id)
+        self._active[name] = task = asyncio.create_task(self._deliver(http, store, job))
+        task.add_done_callback(lambda _: self._done(name))
 
     def _done(self, name: tuple[str, str]) -> None:
         self._active.pop(name, None)

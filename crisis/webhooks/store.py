@@ -160,17 +160,17 @@ class WebhookStore:
             )
             return db.total_changes - before
 
-    def pending(self, limit: int, skip: set[tuple[str, str]]) -> list[Job]:
-        """Pending deliveries, oldest first, leaving out those in flight."""
+    def pending(self, endpoint_id: str, limit: int, skip: set[str]) -> list[Job]:
+        """An endpoint's pending deliveries, oldest first, leaving out the event ids in flight."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT e.record, e.secret, d.event_id, d.body, d.round_attempts FROM deliveries d "
-                "JOIN endpoints e ON e.id = d.endpoint_id WHERE d.state = 'pending' "
+                "JOIN endpoints e ON e.id = d.endpoint_id WHERE d.endpoint_id = ? AND d.state = 'pending' "
                 "ORDER BY d.created_at LIMIT ?",
-                (limit + len(skip),),
+                (endpoint_id, limit + len(skip)),
             ).fetchall()
         jobs = [Job(Endpoint.model_validate_json(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
-        return [j for j in jobs if (j.endpoint.id, j.event_id) not in skip][:limit]
+        return [j for j in jobs if j.event_id not in skip][:limit]
 
     def record_attempt(self, job: Job, attempt: Attempt, state: DeliveryState) -> None:
         with self._tx() as db:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 import pytest_asyncio
 from standardwebhooks import Webhook
 
+from crisis.config import Settings
 from crisis.runtime import stack
 from tests.api.conftest import Actors
 from tests.conftest import Stack
@@ -23,22 +25,34 @@ pytestmark = pytest.mark.kafka
 SHA = "a" * 64
 
 
+def fast(make_settings: Any, tmp_path: Path, **overrides: Any) -> Settings:
+    """A deliverer that retries fast: 4 attempts, 50 ms doubling to at most 200 ms."""
+    values: dict[str, Any] = {
+        "webhooks_file": tmp_path / "webhooks.db",
+        "webhook_deliverer": True,
+        "webhook_allow_private": True,  # the receivers listen on 127.0.0.1
+        "webhook_attempts": 4,
+        "webhook_backoff_initial_s": 0.05,
+        "webhook_backoff_max_s": 0.2,
+        "webhook_poll_s": 0.05,
+        **overrides,
+    }
+    settings: Settings = make_settings(**values)
+    return settings
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Actors]:
+    async with stack(settings, gateway=False) as parts:
+        parts.__class__ = Stack
+        async with httpx.AsyncClient(base_url=parts.api_url, timeout=30) as http:
+            yield Actors(parts, http)  # type: ignore[arg-type]
+
+
 @pytest_asyncio.fixture
 async def actors(make_settings: Any, tmp_path: Path) -> AsyncIterator[Actors]:
-    """A stack whose deliverer retries fast: 4 attempts, 50 ms doubling to at most 200 ms."""
-    settings = make_settings(
-        webhooks_file=tmp_path / "webhooks.db",
-        webhook_deliverer=True,
-        webhook_allow_private=True,  # the receiver listens on 127.0.0.1
-        webhook_attempts=4,
-        webhook_backoff_initial_s=0.05,
-        webhook_backoff_max_s=0.2,
-        webhook_poll_s=0.05,
-    )
-    async with stack(settings, gateway=False) as running:
-        running.__class__ = Stack
-        async with httpx.AsyncClient(base_url=running.api_url, timeout=30) as http:
-            yield Actors(running, http)  # type: ignore[arg-type]
+    async with running(fast(make_settings, tmp_path)) as result:
+        yield result
 
 
 async def register(
@@ -205,3 +219,27 @@ async def test_a_revoked_key_s_webhook_receives_nothing_more(actors: Actors) -> 
         )
         assert len(r.json()["items"]) == 1
         assert len(receiver.requests) == 1
+
+
+async def test_a_dead_receiver_s_retries_never_hold_up_another_endpoint(
+    make_settings: Any, tmp_path: Path
+) -> None:
+    settings = fast(
+        make_settings,
+        tmp_path,
+        webhook_attempts=50,  # about 50 s of retries: longer than the healthy receiver is waited for
+        webhook_backoff_initial_s=0.5,
+        webhook_backoff_max_s=1.0,
+        webhook_max_in_flight=2,
+        webhook_max_in_flight_per_endpoint=1,
+    )
+    async with running(settings) as actors, receiving(failures=10_000) as dead, receiving() as healthy:
+        await register(actors, dead)
+        await register(actors, healthy, "authority")
+        crisis = await actors.crisis()
+        shared = [
+            await actors.shared_id(crisis["id"], {"kind": "md5", "value": f"{n:032x}"}) for n in range(3)
+        ]
+        got = await healthy.wait_for(3)
+        assert {json.loads(r.body)["data"]["indicator_id"] for r in got} == set(shared)
+        assert {r.headers["webhook-id"] for r in dead.requests} == {dead.requests[0].headers["webhook-id"]}
