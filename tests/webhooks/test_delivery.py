@@ -110,7 +110,7 @@ async def test_exhausted_attempts_are_a_dead_letter_the_hub_sees_and_redelivers(
         event_id = first.headers["webhook-id"]
         dead = await delivery(actors, hook["id"], event_id, "provider", "dead")
         assert len(dead["attempts"]) == 4
-        r = await actors.call("GET", "/v1/webhooks/deliveries", "coordinator", params={"state": "dead"})
+        r = await actors.call("GET", "/v1/webhook-deliveries", "coordinator", params={"state": "dead"})
         assert [(d["endpoint_id"], d["event_id"]) for d in r.json()["items"]] == [(hook["id"], event_id)]
         assert len(receiver.requests) == 4  # dead: no fifth attempt of its own
 
@@ -123,7 +123,7 @@ async def test_exhausted_attempts_are_a_dead_letter_the_hub_sees_and_redelivers(
         assert [a["status"] for a in done["attempts"]] == [500, 500, 500, 500, 204]
         assert receiver.requests[-1].headers["webhook-id"] == event_id
         Webhook(hook["secret"]).verify(receiver.requests[-1].body, receiver.requests[-1].headers)
-        r = await actors.call("GET", "/v1/webhooks/deliveries", "coordinator", params={"state": "dead"})
+        r = await actors.call("GET", "/v1/webhook-deliveries", "coordinator", params={"state": "dead"})
         assert r.json()["items"] == []
 
 
@@ -142,13 +142,13 @@ async def test_a_webhook_never_delivers_what_its_organisation_could_not_read(act
         inside_ids = {json.loads(r.body)["data"]["indicator_id"] for r in await inside.wait_for(2)}
         assert green in inside_ids and len(inside_ids) == 2
         # The RED event was folded (and judged) before the AMBER one reached anyone: never queued for tubeco.
-        r = await actors.call("GET", "/v1/webhooks/deliveries", "provider", org="tubeco")
+        r = await actors.call("GET", "/v1/webhook-deliveries", "provider", org="tubeco")
         assert [d["endpoint_id"] for d in r.json()["items"]] == [theirs["id"]]
         # The declaring hub is among a RED indicator's recipients and sees all three records; a coordinator
         # outside that audience sees the two AMBER ones only, never a sign that the RED one exists.
-        r = await actors.call("GET", "/v1/webhooks/deliveries", "coordinator")
+        r = await actors.call("GET", "/v1/webhook-deliveries", "coordinator")
         assert len(r.json()["items"]) == 3
-        r = await actors.call("GET", "/v1/webhooks/deliveries", "coordinator", org="eu-hub")
+        r = await actors.call("GET", "/v1/webhook-deliveries", "coordinator", org="eu-hub")
         assert sorted(d["endpoint_id"] for d in r.json()["items"]) == sorted([ours["id"], theirs["id"]])
 
 
@@ -215,7 +215,7 @@ async def test_a_revoked_key_s_webhook_receives_nothing_more(actors: Actors) -> 
         got = await witness.wait_for(2)
         assert later in {json.loads(r.body)["data"]["indicator_id"] for r in got}
         r = await actors.call(
-            "GET", "/v1/webhooks/deliveries", "coordinator", params={"endpoint_id": revoked["id"]}
+            "GET", "/v1/webhook-deliveries", "coordinator", params={"endpoint_id": revoked["id"]}
         )
         assert len(r.json()["items"]) == 1
         assert len(receiver.requests) == 1

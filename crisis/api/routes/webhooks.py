@@ -20,7 +20,10 @@ from crisis.webhooks.signing import new_secret
 from crisis.webhooks.store import Delivery, WebhookStore
 from crisis.webhooks.targets import url_problem
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+# Every delivery is listed at /v1/webhook-deliveries: under /v1/webhooks it would share a path with an
+# endpoint's id, and a DELETE there would be taken for removing an endpoint named "deliveries".
+router = APIRouter(tags=["webhooks"])
+HOOKS = "/v1/webhooks"
 
 
 async def get_store(request: Request, settings: SettingsDep) -> WebhookStore:
@@ -98,7 +101,7 @@ class DeliveryList(BaseModel):
     items: list[DeliveryPublic]
 
 
-@router.post("", status_code=201, response_model=WebhookCreated)
+@router.post(HOOKS, status_code=201, response_model=WebhookCreated)
 async def register(
     body: WebhookCreate, principal: PrincipalDep, settings: SettingsDep, store: StoreDep
 ) -> WebhookCreated:
@@ -125,13 +128,13 @@ async def register(
     return WebhookCreated(**WebhookPublic.of(endpoint).model_dump(), secret=secret)
 
 
-@router.get("", response_model=list[WebhookPublic])
+@router.get(HOOKS, response_model=list[WebhookPublic])
 async def list_webhooks(principal: PrincipalDep, store: StoreDep) -> list[WebhookPublic]:
     """This organisation's endpoints (never their secrets)."""
     return [WebhookPublic.of(ep) for ep in await asyncio.to_thread(store.endpoints, principal.org)]
 
 
-@router.get("/deliveries", response_model=DeliveryList)
+@router.get("/v1/webhook-deliveries", response_model=DeliveryList)
 async def list_deliveries(
     principal: PrincipalDep,
     store: StoreDep,
@@ -176,13 +179,13 @@ async def _delivery(store: WebhookStore, principal: Principal, endpoint_id: str,
     return found
 
 
-@router.get("/{endpoint_id}", response_model=WebhookPublic)
+@router.get(HOOKS + "/{endpoint_id}", response_model=WebhookPublic)
 async def get_webhook(endpoint_id: str, principal: PrincipalDep, store: StoreDep) -> WebhookPublic:
     """One of this organisation's endpoints."""
     return WebhookPublic.of(await _endpoint(store, principal, endpoint_id))
 
 
-@router.delete("/{endpoint_id}", status_code=204)
+@router.delete(HOOKS + "/{endpoint_id}", status_code=204)
 async def remove_webhook(endpoint_id: str, principal: PrincipalDep, store: StoreDep) -> Response:
     """Remove an endpoint with its deliveries; nothing more is sent to it."""
     await _endpoint(store, principal, endpoint_id)
@@ -190,7 +193,7 @@ async def remove_webhook(endpoint_id: str, principal: PrincipalDep, store: Store
     return Response(status_code=204)
 
 
-@router.get("/{endpoint_id}/deliveries/{event_id}", response_model=DeliveryPublic)
+@router.get(HOOKS + "/{endpoint_id}/deliveries/{event_id}", response_model=DeliveryPublic)
 async def get_delivery(
     endpoint_id: str, event_id: str, principal: PrincipalDep, store: StoreDep
 ) -> DeliveryPublic:
@@ -198,7 +201,9 @@ async def get_delivery(
     return DeliveryPublic.of(await _delivery(store, principal, endpoint_id, event_id), attempts=True)
 
 
-@router.post("/{endpoint_id}/deliveries/{event_id}/redeliver", status_code=202, response_model=DeliveryPublic)
+@router.post(
+    HOOKS + "/{endpoint_id}/deliveries/{event_id}/redeliver", status_code=202, response_model=DeliveryPublic
+)
 async def redeliver(
     endpoint_id: str, event_id: str, principal: PrincipalDep, store: StoreDep
 ) -> DeliveryPublic:
