@@ -88,7 +88,6 @@ class Deliverer:
         checked = utcnow()
         if self.store is None:
             if not self.settings.webhooks_file.exists():
-                self._incoming.clear()
                 self._since = checked - REGISTRATION_MARGIN
                 return None
             self.store = await asyncio.to_thread(WebhookStore, self.settings.webhooks_file)
@@ -97,12 +96,14 @@ class Deliverer:
         return self.store
 
     async def _step(self, http: httpx.AsyncClient) -> None:
+        # Taken before the endpoints are read: every event matched here was folded before that read, so
+        # an endpoint registered before the event was written is in the list (see WebhookStore.add_endpoint).
+        events, self._incoming = self._incoming, []
         store = await self.load()
         if store is None:
             return
         self.keys.refresh()
-        if self._incoming:
-            events, self._incoming = self._incoming, []
+        if events:
             matched = [
                 (ep, env)
                 for env in events

@@ -114,12 +114,17 @@ class WebhookStore:
 
     # Endpoints
 
-    def add_endpoint(self, endpoint: Endpoint, secret: str) -> None:
+    def add_endpoint(self, endpoint: Endpoint, secret: str) -> Endpoint:
+        """Store an endpoint, stamped with its registration time while the write lock is held: an event
+        written after the stamp is folded after the commit, so the deliverer, reading endpoints after
+        folding it, always sees the endpoint the event is for."""
         with self._tx() as db:
+            endpoint = endpoint.model_copy(update={"created_at": utcnow()})
             db.execute(
                 "INSERT INTO endpoints VALUES (?, ?, ?, ?)",
                 (endpoint.id, endpoint.org, endpoint.model_dump_json(), secret),
             )
+        return endpoint
 
     def endpoints(self, org: str | None = None) -> list[Endpoint]:
         with self._lock:

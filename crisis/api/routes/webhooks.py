@@ -124,7 +124,7 @@ async def register(
         created_at=utcnow(),
     )
     secret = new_secret()
-    await asyncio.to_thread(store.add_endpoint, endpoint, secret)
+    endpoint = await asyncio.to_thread(store.add_endpoint, endpoint, secret)
     return WebhookCreated(**WebhookPublic.of(endpoint).model_dump(), secret=secret)
 
 
