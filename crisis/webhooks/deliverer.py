@@ -42,6 +42,10 @@ class AttemptFailed(Exception):
     """One attempt did not get a 2xx answer (the message says what it got)."""
 
 
+class Abandoned(Exception):
+    """The endpoint went away between attempts: no more are made (not retried)."""
+
+
 class Deliverer:
     def __init__(self, settings: Settings, keys: KeyStore) -> None:
         self.settings = settings
@@ -114,6 +118,8 @@ class Deliverer:
                 await asyncio.to_thread(store.enqueue, matched)
         # A share of the slots per endpoint: a dead receiver's retries never hold up the others.
         for endpoint in self.endpoints:
+            if not self.keys.still_valid(endpoint.key_id):
+                continue  # a revoked key's endpoint is sent nothing more, pending deliveries included
             busy = {event for ep, event in self._active if ep == endpoint.id}
             room = min(
                 self.settings.webhook_max_in_flight_per_endpoint - len(busy),
@@ -148,8 +154,14 @@ class Deliverer:
                     await self._attempt(http, store, job, last=attempt.num == left)
         except AttemptFailed:
             log.warning("webhook_dead", endpoint=job.endpoint.id, event_id=job.event_id)
+        except Abandoned:
+            log.info("webhook_abandoned", endpoint=job.endpoint.id, event_id=job.event_id)
 
     async def _attempt(self, http: httpx.AsyncClient, store: WebhookStore, job: Job, *, last: bool) -> None:
+        if job.endpoint.id not in {ep.id for ep in self.endpoints} or not self.keys.still_valid(
+            job.endpoint.key_id
+        ):
+            raise Abandoned  # removed, or its key revoked, while the delivery was being retried
         start = time.perf_counter()
         status: int | None = None
         error = ""

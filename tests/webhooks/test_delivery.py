@@ -243,3 +243,16 @@ async def test_a_dead_receiver_s_retries_never_hold_up_another_endpoint(
         got = await healthy.wait_for(3)
         assert {json.loads(r.body)["data"]["indicator_id"] for r in got} == set(shared)
         assert {r.headers["webhook-id"] for r in dead.requests} == {dead.requests[0].headers["webhook-id"]}
+
+
+async def test_removing_an_endpoint_stops_the_retries_under_way(make_settings: Any, tmp_path: Path) -> None:
+    settings = fast(make_settings, tmp_path, webhook_attempts=50, webhook_backoff_max_s=0.1)
+    async with running(settings) as actors, receiving(failures=10_000) as receiver:
+        hook = await register(actors, receiver)
+        crisis = await actors.crisis()
+        await actors.shared_id(crisis["id"], {"kind": "sha256", "value": SHA})
+        await receiver.wait_for(2)
+        assert (await actors.call("DELETE", f"/v1/webhooks/{hook['id']}", "provider")).status_code == 204
+        removed_at = len(receiver.requests)
+        await asyncio.sleep(1.0)  # ten more attempts' worth, had the retries gone on
+        assert len(receiver.requests) <= removed_at + 1  # at most the attempt already on its way
