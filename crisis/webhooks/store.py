@@ -94,6 +94,9 @@ class WebhookStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
+        # A commit lost to a power cut is re-made: the log is folded again at start (enqueue) and a delivery
+        # whose "delivered" mark is lost is sent again with the same webhook-id (at least once).
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
 
