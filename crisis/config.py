@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     webhook_poll_s: float = Field(default=1.0, gt=0, le=60)
     webhook_max_in_flight: int = Field(default=256, ge=1)
     webhook_max_in_flight_per_endpoint: int = Field(default=32, ge=1)
+    webhook_max_per_org: int = Field(default=20, ge=1)
 
     @property
     def webhook_http_allowed(self) -> bool:

@@ -164,6 +164,17 @@ async def test_registration_belongs_to_the_organisation_and_shows_the_secret_onc
         assert (await actors.call("GET", f"/v1/webhooks/{hook['id']}", "provider")).status_code == 404
 
 
+async def test_an_organisation_registers_a_bounded_number_of_webhooks(
+    make_settings: Any, tmp_path: Path
+) -> None:
+    async with running(fast(make_settings, tmp_path, webhook_max_per_org=2)) as actors:
+        body = {"url": "https://hooks.example.org/", "types": ["indicator.shared"]}
+        answers = [(await actors.call("POST", "/v1/webhooks", "provider", json=body)) for _ in range(3)]
+        assert [r.status_code for r in answers] == [201, 201, 409]
+        assert answers[2].json()["code"] == "too_many_webhooks"
+        assert (await actors.call("POST", "/v1/webhooks", "authority", json=body)).status_code == 201
+
+
 async def test_bad_registrations_are_refused_with_the_field_named(actors: Actors) -> None:
     cases = [
         ({"url": "ftp://example.org/", "types": ["indicator.shared"]}, "url"),

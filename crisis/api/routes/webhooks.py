@@ -123,6 +123,10 @@ async def register(
         description=body.description,
         created_at=utcnow(),
     )
+    # Each endpoint multiplies the deliveries every event makes: a bounded number per organisation.
+    if len(await asyncio.to_thread(store.endpoints, principal.org)) >= settings.webhook_max_per_org:
+        message = f"an organisation may register at most {settings.webhook_max_per_org} webhooks"
+        raise Problem(409, message, code="too_many_webhooks")
     secret = new_secret()
     endpoint = await asyncio.to_thread(store.add_endpoint, endpoint, secret)
     return WebhookCreated(**WebhookPublic.of(endpoint).model_dump(), secret=secret)
