@@ -53,6 +53,7 @@ class Deliverer:
         # Opened once the file exists: a deployment that never registers a webhook never gets one.
         self.store: WebhookStore | None = None
         self.endpoints: list[Endpoint] = []
+        self._secrets: dict[str, str] = {}
         self._since = utcnow() - REGISTRATION_MARGIN
         self._incoming: list[Envelope] = []
         self._wake = asyncio.Event()
@@ -96,6 +97,7 @@ class Deliverer:
                 return None
             self.store = await asyncio.to_thread(WebhookStore, self.settings.webhooks_file)
         self.endpoints = await asyncio.to_thread(self.store.endpoints)
+        self._secrets = await asyncio.to_thread(self.store.secrets)
         self._since = checked - REGISTRATION_MARGIN
         return self.store
 
@@ -125,8 +127,9 @@ class Deliverer:
                 self.settings.webhook_max_in_flight_per_endpoint - len(busy),
                 self.settings.webhook_max_in_flight - len(self._active),
             )
-            if room > 0:
-                for job in await asyncio.to_thread(store.pending, endpoint.id, room, busy):
+            secret = self._secrets.get(endpoint.id)
+            if room > 0 and secret is not None:
+                for job in await asyncio.to_thread(store.pending, endpoint, secret, room, busy):
                     self._start(http, store, job)
 
     def _start(self, http: httpx.AsyncClient, store: WebhookStore, job: Job) -> None:

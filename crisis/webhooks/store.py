@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (endpoint_id, event_id)
 );
 CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state, created_at);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(endpoint_id, state, created_at);
 CREATE TABLE IF NOT EXISTS attempts (
     endpoint_id TEXT NOT NULL,
     event_id TEXT NOT NULL,
@@ -168,17 +169,20 @@ class WebhookStore:
             )
             return db.total_changes - before
 
-    def pending(self, endpoint_id: str, limit: int, skip: set[str]) -> list[Job]:
+    def secrets(self) -> dict[str, str]:
+        """Each endpoint's signing secret, by endpoint id."""
+        with self._lock:
+            return dict(self._db.execute("SELECT id, secret FROM endpoints").fetchall())
+
+    def pending(self, endpoint: Endpoint, secret: str, limit: int, skip: set[str]) -> list[Job]:
         """An endpoint's pending deliveries, oldest first, leaving out the event ids in flight."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT e.record, e.secret, d.event_id, d.body, d.round_attempts FROM deliveries d "
-                "JOIN endpoints e ON e.id = d.endpoint_id WHERE d.endpoint_id = ? AND d.state = 'pending' "
-                "ORDER BY d.created_at LIMIT ?",
-                (endpoint_id, limit + len(skip)),
+                "SELECT event_id, body, round_attempts FROM deliveries "
+                "WHERE endpoint_id = ? AND state = 'pending' ORDER BY created_at LIMIT ?",
+                (endpoint.id, limit + len(skip)),
             ).fetchall()
-        jobs = [Job(Endpoint.model_validate_json(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
-        return [j for j in jobs if j.event_id not in skip][:limit]
+        return [Job(endpoint, secret, r[0], r[1], r[2]) for r in rows if r[0] not in skip][:limit]
 
     def record_attempt(self, job: Job, attempt: Attempt, state: DeliveryState) -> None:
         with self._tx() as db:
