@@ -70,6 +70,31 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    # Webhooks (docs/webhooks.md): endpoints and deliveries live in this SQLite file (secrets included, 0600).
+    webhooks_file: Path = Path(".crisis/webhooks.db")
+    # Whether this process sends deliveries: run one deliverer per deployment. Unset, a process that runs
+    # both the API and the gateway (`crisis up`) delivers and `crisis serve api|gateway` does not.
+    webhook_deliverer: bool | None = None
+    # Plain http targets: allowed in development unless refused here, refused in production unless allowed.
+    webhook_allow_http: bool | None = None
+    # Private, loopback and link-local targets (a request forged towards internal services otherwise).
+    webhook_allow_private: bool = False
+    webhook_attempts: int = Field(default=10, ge=1, le=50)
+    # Exponential backoff between attempts: initial wait (also the jitter's bound), doubled, capped.
+    webhook_backoff_initial_s: float = Field(default=5.0, gt=0)
+    webhook_backoff_max_s: float = Field(default=3600.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    webhook_poll_s: float = Field(default=1.0, gt=0, le=60)
+    webhook_max_in_flight: int = Field(default=256, ge=1)
+    webhook_max_in_flight_per_endpoint: int = Field(default=32, ge=1)
+    webhook_max_per_org: int = Field(default=20, ge=1)
+
+    @property
+    def webhook_http_allowed(self) -> bool:
+        if self.webhook_allow_http is not None:
+            return self.webhook_allow_http
+        return self.environment == "development"
+
     @property
     def bus_target(self) -> str:
         """The bus URL in force: CRISIS_BUS_URL, else kafka:// on CRISIS_KAFKA_BOOTSTRAP, else ""."""

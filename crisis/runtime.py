@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,7 +19,8 @@ from crisis.bus.adapters import open_bus
 from crisis.clock.ticker import Clock
 from crisis.config import Settings
 from crisis.keys import KeyStore
-from crisis.ledger import Ledger
+from crisis.ledger import Ledger, Listener
+from crisis.webhooks.deliverer import delivering
 
 if TYPE_CHECKING:
     from crisis.bus.base import Bus
@@ -43,10 +44,11 @@ class Running:
 
 @asynccontextmanager
 async def ledger_running(
-    bus: Bus, settings: Settings, *, ready_timeout: float = 60.0
+    bus: Bus, settings: Settings, *, ready_timeout: float = 60.0, listeners: Sequence[Listener] = ()
 ) -> AsyncIterator[Ledger]:
     """A ledger folding the log in the background; entered once it has caught up."""
     ledger = Ledger(bus, verdict_timeout=settings.publish_timeout_s, poll=settings.kafka_fetch_wait_ms / 1000)
+    ledger.listeners.extend(listeners)
     task = asyncio.create_task(ledger.run(), name="ledger")
     try:
         async with asyncio.timeout(ready_timeout):
@@ -111,16 +113,22 @@ async def stack(settings: Settings, *, api: bool = True, gateway: bool = True) -
     if not settings.bus_target:
         raise StartupError("no bus named: set CRISIS_BUS_URL (kafka://HOST:PORT or memory://)")
     keys = KeyStore(settings.keys_file)
-    async with open_bus(settings) as bus, ledger_running(bus, settings) as ledger:
+    deliver = settings.webhook_deliverer if settings.webhook_deliverer is not None else api and gateway
+    async with contextlib.AsyncExitStack() as parts:
+        bus = await parts.enter_async_context(open_bus(settings))
+        # The deliverer listens from the log's first event: what arrived while no deliverer ran is sent.
+        listeners = (
+            [(await parts.enter_async_context(delivering(settings, keys))).on_folded] if deliver else []
+        )
+        ledger = await parts.enter_async_context(ledger_running(bus, settings, listeners=listeners))
         running = Running(settings, bus, ledger, keys)
-        async with contextlib.AsyncExitStack() as parts:
-            if api:
-                running.api_url = await parts.enter_async_context(api_running(settings, ledger, keys))
-                # Every API process runs the clock: the fold keeps each overdue event once.
-                await parts.enter_async_context(clock_running(ledger))
-            if gateway:
-                from crisis.gateway.server import Gateway
+        if api:
+            running.api_url = await parts.enter_async_context(api_running(settings, ledger, keys))
+            # Every API process runs the clock: the fold keeps each overdue event once.
+            await parts.enter_async_context(clock_running(ledger))
+        if gateway:
+            from crisis.gateway.server import Gateway
 
-                gw = await parts.enter_async_context(Gateway(settings, ledger, keys, bus))
-                running.ws_url = f"ws://{settings.gateway_host}:{gw.port}/v1/stream"
-            yield running
+            gw = await parts.enter_async_context(Gateway(settings, ledger, keys, bus))
+            running.ws_url = f"ws://{settings.gateway_host}:{gw.port}/v1/stream"
+        yield running

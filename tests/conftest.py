@@ -96,6 +96,7 @@ def make_settings(adapter: str, request: pytest.FixtureRequest, tmp_path: Path) 
             "kafka_fetch_wait_ms": 10,
             "keys_file": tmp_path / "keys.json",
             "orgs_file": tmp_path / "orgs.json",
+            "webhooks_file": tmp_path / "webhooks.db",
             "api_port": 0,
             "gateway_port": 0,
         }

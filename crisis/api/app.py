@@ -14,7 +14,19 @@ from fastapi import FastAPI, Request, Response
 from crisis.api import openapi, problems
 from crisis.api.metrics import ApiMetrics
 from crisis.api.ratelimit import RateLimiter
-from crisis.api.routes import actions, console, crises, docs, exports, imports, indicators, ops, report, taxii
+from crisis.api.routes import (
+    actions,
+    console,
+    crises,
+    docs,
+    exports,
+    imports,
+    indicators,
+    ops,
+    report,
+    taxii,
+    webhooks,
+)
 from crisis.config import Settings
 from crisis.keys import KeyStore
 from crisis.ledger import Ledger
@@ -63,6 +75,7 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(console.router)
     app.include_router(docs.router)
+    app.include_router(webhooks.router)
 
     @app.middleware("http")
     async def context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

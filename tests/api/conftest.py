@@ -104,6 +104,7 @@ class ApiProcess:
             CRISIS_KAFKA_PARTITIONS=str(settings.kafka_partitions),
             CRISIS_KEYS_FILE=str(settings.keys_file),
             CRISIS_ORGS_FILE=str(settings.orgs_file),
+            CRISIS_WEBHOOKS_FILE=str(settings.webhooks_file),
             CRISIS_KAFKA_IDEMPOTENCE=str(settings.kafka_idempotence).lower(),
             CRISIS_KAFKA_FETCH_WAIT_MS=str(settings.kafka_fetch_wait_ms),
             CRISIS_LOG_LEVEL="warning",
