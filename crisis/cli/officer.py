@@ -159,19 +159,26 @@ def _status(args: argparse.Namespace, api: Client) -> None:
     if args.crisis_id:
         _print_crisis(api.get(f"/v1/crises/{args.crisis_id}"))
         return
-    crises = api.get("/v1/crises")["items"]
-    if not crises:
-        print("no crises you may read")
-    for crisis in crises:
+    found = False
+    for crisis in api.pages("/v1/crises"):
+        found = True
         _print_crisis(crisis)
+    if not found:
+        print("no crises you may read")
 
 
 def _report(args: argparse.Namespace, api: Client) -> None:
     path = f"/v1/crises/{args.crisis_id}/report"
     if args.markdown:
         print(printable(api.request("GET", path, accept="text/markdown").text, keep="\n\t"), end="")
+    elif args.lines:
+        # The summary, then every indicator, provider item and timeline entry as it arrives: a crisis of
+        # any size is printed with one line in memory.
+        print(json.dumps({"part": "summary", **api.get(f"{path}?view=summary")}))
+        for line in api.lines(f"{path}/lines"):
+            print(json.dumps(line))
     else:
-        print(json.dumps(api.get(path), indent=2))
+        print(json.dumps(api.get(f"{path}?view=summary"), indent=2))
 
 
 def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
@@ -245,7 +252,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status.add_argument("crisis_id", nargs="?")
     status.set_defaults(run=_runner(_status))
 
-    report = sub.add_parser("report", parents=[common], help="the crisis report (JSON, or --markdown)")
+    report = sub.add_parser(
+        "report", parents=[common], help="the crisis report (a JSON summary, --lines, or --markdown)"
+    )
     report.add_argument("crisis_id")
     report.add_argument("--markdown", action="store_true")
+    report.add_argument(
+        "--lines", action="store_true", help="NDJSON: the summary, then every indicator, item and event"
+    )
     report.set_defaults(run=_runner(_report))

@@ -112,6 +112,8 @@ class CrisisRecord:
     state: CrisisState
     timeline: list[Envelope] = field(default_factory=list)
     indicators: dict[str, IndicatorRecord] = field(default_factory=dict)
+    # Indicator ids in the order they were shared: append-only, so a position in it is a stable cursor.
+    order: list[str] = field(default_factory=list)
     # (kind, canonical) -> live indicators with that value, oldest first: one per audience as a rule,
     # more when two processes shared the same value at the same moment (see the module docstring).
     by_identity: dict[tuple[str, str], list[str]] = field(default_factory=dict)
@@ -287,6 +289,7 @@ def _indicator_shared(env: Envelope, data: object, record: CrisisRecord) -> Outc
     record.indicators[data.indicator_id] = IndicatorRecord(
         data=data, shared_at=env.time, tlp=env.tlp, tlprecipients=env.tlprecipients
     )
+    record.order.append(data.indicator_id)
     record.by_identity.setdefault(_identity(data.kind, data.canonical), []).append(data.indicator_id)
     return ACCEPTED
 
