@@ -93,15 +93,12 @@ def indicators(
 ) -> Page[IndicatorRecord]:
     """A page of the crisis's indicators `reader` may read (None reads all), in the order they were shared."""
     mode = record.state.mode
-    order = record.order
+    table = record.indicators
 
     def readable(r: IndicatorRecord) -> bool:
         return (reader is None or r.readable_by(reader, mode)) and keep(r)
 
-    def at(i: int) -> IndicatorRecord:
-        return record.indicators[order[i]]
-
-    return _scan(len(order), at, _offset("indicators", cursor), limit, readable, "indicators")
+    return _scan(len(table), table.at, _offset("indicators", cursor), limit, readable, "indicators")
 
 
 def actions(
