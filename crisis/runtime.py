@@ -19,6 +19,7 @@ from crisis.bus.adapters import open_bus
 from crisis.config import Settings
 from crisis.keys import KeyStore
 from crisis.ledger import Ledger
+from crisis.store.sqlite import SqliteStorage, StoreBusy
 
 if TYPE_CHECKING:
     from crisis.bus.base import Bus
@@ -45,7 +46,10 @@ async def ledger_running(
     bus: Bus, settings: Settings, *, ready_timeout: float = 60.0
 ) -> AsyncIterator[Ledger]:
     """A ledger folding the log in the background; entered once it has caught up."""
-    ledger = Ledger(bus, verdict_timeout=settings.publish_timeout_s, poll=settings.kafka_fetch_wait_ms / 1000)
+    store = _open_store(settings)
+    ledger = Ledger(
+        bus, verdict_timeout=settings.publish_timeout_s, poll=settings.kafka_fetch_wait_ms / 1000, store=store
+    )
     task = asyncio.create_task(ledger.run(), name="ledger")
     try:
         async with asyncio.timeout(ready_timeout):
@@ -59,6 +63,21 @@ async def ledger_running(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+        if store is not None:
+            store.close()
+
+
+def _open_store(settings: Settings) -> SqliteStorage | None:
+    """The local store named by CRISIS_STATE_DIR, or None (the fold in memory)."""
+    if settings.state_dir is None:
+        return None
+    if settings.bus_target.startswith("memory://"):
+        # The memory bus is this process's alone and gone at exit: there is no log to restore beside.
+        return None
+    try:
+        return SqliteStorage(settings.state_dir)
+    except StoreBusy as exc:
+        raise StartupError(f"{exc}: give each process its own CRISIS_STATE_DIR") from exc
 
 
 @asynccontextmanager

@@ -197,8 +197,8 @@ class Book:
         if env.idempotency is None:
             return None
         scope, _, digest = env.idempotency.partition(".")
-        first = self.requests.get(scope)
-        if first is None or first.digest == digest:
+        first = self.requests.digest(scope)
+        if first is None or first == digest:
             return None
         return rejected(
             "idempotency_key_reused",

@@ -77,6 +77,9 @@ class Requests(Protocol):
 
     def get(self, scope: str, /) -> FirstRequest | None: ...
 
+    def digest(self, scope: str, /) -> str | None:
+        """The first request's digest alone (checked on every keyed event: cheaper than `get`)."""
+
     def record(self, scope: str, digest: str, env: Envelope, /) -> None:
         """One more event of the first request with `scope` (which starts with `digest`)."""
 
@@ -156,6 +159,10 @@ class MemoryRequests:
 
     def get(self, scope: str, /) -> FirstRequest | None:
         return self._first.get(scope)
+
+    def digest(self, scope: str, /) -> str | None:
+        first = self._first.get(scope)
+        return first.digest if first is not None else None
 
     def record(self, scope: str, digest: str, env: Envelope, /) -> None:
         from crisis.domain.book import FirstRequest
