@@ -43,9 +43,10 @@ class Running:
 
 @asynccontextmanager
 async def ledger_running(
-    bus: Bus, settings: Settings, *, ready_timeout: float = 60.0
+    bus: Bus, settings: Settings, *, ready_timeout: float = 900.0
 ) -> AsyncIterator[Ledger]:
-    """A ledger folding the log in the background; entered once it has caught up."""
+    """A ledger folding the log in the background; entered once it has caught up (a first fold of a long
+    log into an empty store takes minutes; every batch folded is kept, so a restart continues it)."""
     store = _open_store(settings)
     ledger = Ledger(
         bus, verdict_timeout=settings.publish_timeout_s, poll=settings.kafka_fetch_wait_ms / 1000, store=store

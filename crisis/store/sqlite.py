@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -209,12 +210,13 @@ class Indicators:
         return _load_indicator(row[0])
 
     def live(self, kind: str, canonical: str, /) -> list[str]:
+        # Sorted here, not by ORDER BY: that would lead the planner to walk the crisis in share order.
         rows = self._db.execute(
-            "SELECT id FROM indicators WHERE crisis = ? AND kind = ? AND canonical = ? AND retracted = 0 "
-            "ORDER BY seq",
+            "SELECT seq, id FROM indicators INDEXED BY indicators_value "
+            "WHERE crisis = ? AND kind = ? AND canonical = ? AND retracted = 0",
             (self._crisis, kind, canonical),
         ).fetchall()
-        return [r[0] for r in rows]
+        return [indicator_id for _, indicator_id in sorted(rows)]
 
     def values(self) -> Iterator[IndicatorRecord]:
         end, at = self._len, 0
@@ -300,7 +302,7 @@ class Requests:
 class SqliteStorage:
     """Storage (crisis.domain.storage) in one SQLite file, and the checkpoint it reflects."""
 
-    def __init__(self, directory: Path, *, cache_mib: int = 32) -> None:
+    def __init__(self, directory: Path, *, cache_mib: int = 32, commit_every_s: float = 1.0) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "state.sqlite3"
         self._lock: IO[bytes] = (directory / "state.lock").open("wb")
@@ -310,6 +312,9 @@ class SqliteStorage:
             self._lock.close()
             raise StoreBusy(f"another process keeps its state in {directory}") from exc
         self._cache_mib = cache_mib
+        self._commit_every_s = commit_every_s
+        self._pending: tuple[str, dict[int, int], set[tuple[int, int]]] | None = None
+        self._committed_at = time.monotonic()
         self._open()
 
     def _open(self) -> None:
@@ -366,7 +371,17 @@ class SqliteStorage:
         return {(int(p), int(o)) for p, o in self._meta("duplicates") or []}
 
     def checkpoint(self, log_id: str, positions: dict[int, int], duplicates: set[tuple[int, int]]) -> None:
-        """Commit everything folded so far together with the positions it reflects."""
+        """Record the positions everything folded so far reflects; committed together with it at most
+        every `commit_every_s` (a commit costs milliseconds; what a crash loses the log brings back)."""
+        self._pending = (log_id, dict(positions), set(duplicates))
+        if time.monotonic() - self._committed_at >= self._commit_every_s:
+            self.commit()
+
+    def commit(self) -> None:
+        """Commit the state and the positions last recorded, in one transaction."""
+        if self._pending is None:
+            return
+        log_id, positions, duplicates = self._pending
         rows = [
             ("version", json.dumps(VERSION)),
             ("log_id", json.dumps(log_id)),
@@ -375,9 +390,12 @@ class SqliteStorage:
         ]
         self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows)
         self._db.commit()
+        self._pending = None
+        self._committed_at = time.monotonic()
 
     def reset(self, log_id: str) -> None:
         """Forget everything: the store is for another log (or another version) and is rebuilt."""
+        self._pending = None
         self._db.close()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
@@ -387,6 +405,6 @@ class SqliteStorage:
         self._db.commit()
 
     def close(self) -> None:
-        self._db.commit()
+        self.commit()
         self._db.close()
         self._lock.close()

@@ -81,7 +81,7 @@ def test_a_restored_store_continues_where_its_checkpoint_says(tmp_path: Path) ->
 
 def test_an_uncommitted_tail_is_forgotten_and_a_reset_forgets_all(tmp_path: Path) -> None:
     envs = events()
-    store = SqliteStorage(tmp_path)
+    store = SqliteStorage(tmp_path, commit_every_s=0)
     book = Book(store)
     outcomes(book, envs[:3])
     store.checkpoint("log-1", {0: 3}, set())
