@@ -176,8 +176,9 @@ async def run(args: argparse.Namespace) -> None:
                         step = min(5000, n - written)
                         await bus.publish(list(shares(crisis_id, written, step)))
                         written += step
+                    wrote = time.monotonic() - began
                     print(
-                        f"{written:>9,} indicators in the log ({time.monotonic() - began:.0f} s to write the rest)"
+                        f"{written:>9,} indicators in the log ({wrote:.0f} s to write the rest)", flush=True
                     )
                     if args.memory_baseline:
                         (await measure("api", env, None, "no store (memory)", n)).stop()
