@@ -209,6 +209,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,300000,1000000")
     parser.add_argument("--ingest-seconds", type=float, default=5.0)
     parser.add_argument("--memory-baseline", action="store_true")
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures as they come
     asyncio.run(run(parser.parse_args()))
 
 
