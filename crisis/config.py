@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     # The embedded broker's log on disk (set by `crisis up`): writes are acknowledged once fsynced there.
     kafka_journal_dir: Path | None = None
+    # This process's own local store of the folded log (crisis.store): it restores from it and reads only
+    # the log's tail. None: the fold lives in memory and is rebuilt from the whole log at every start.
+    state_dir: Path | None = None
     # Longest a write may wait for the broker's acknowledgement before the caller hears "unknown outcome".
     publish_timeout_s: float = Field(default=8.0, gt=0)
 

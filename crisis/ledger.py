@@ -2,6 +2,11 @@
 
 A write is: publish (Kafka acknowledges), then wait until this process's own reader has folded the event.
 Every process folds the same log with the same rules, so the verdict is the same everywhere.
+
+With a local store (crisis.store) the Book lives on disk beside the log id and positions it reflects:
+a process restores from it and reads only the tail. A store of another log (a wiped journal: another
+log id) or one ahead of the log (the reader finds itself sent back to earlier offsets) is discarded and
+rebuilt from the beginning.
 """
 
 from __future__ import annotations
@@ -10,22 +15,49 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 import structlog
 
 from crisis.bus.base import Bus, Delivered, PublishUnknown, Reader
 from crisis.domain.book import Book, Outcome
 from crisis.domain.envelope import Envelope
+from crisis.domain.storage import Storage
 
 log = structlog.get_logger(__name__)
 
 Listener = Callable[[list[tuple[Delivered, Outcome]]], None]
 
 
+class LocalStore(Storage, Protocol):
+    """Storage that outlives the process, with the checkpoint it reflects (crisis.store.sqlite)."""
+
+    @property
+    def log_id(self) -> str | None: ...
+
+    def positions(self) -> dict[int, int]: ...
+
+    def duplicates(self) -> set[tuple[int, int]]: ...
+
+    def checkpoint(
+        self, log_id: str, positions: dict[int, int], duplicates: set[tuple[int, int]]
+    ) -> None: ...
+
+    def reset(self, log_id: str) -> None: ...
+
+
+class _Rebuild(Exception):
+    """The store is ahead of the log: start again from the beginning."""
+
+
 class Ledger:
-    def __init__(self, bus: Bus, *, verdict_timeout: float = 8.0, poll: float = 0.5) -> None:
+    def __init__(
+        self, bus: Bus, *, verdict_timeout: float = 8.0, poll: float = 0.5, store: LocalStore | None = None
+    ) -> None:
         self.bus = bus
-        self.book = Book()
+        self.store = store
+        self.book = Book(store)
+        self._log_id = ""
         self.caught_up = asyncio.Event()
         self.listeners: list[Listener] = []
         self.positions: dict[int, int] = {}
@@ -44,28 +76,59 @@ class Ledger:
         self.last_event_time: datetime | None = None
         self._current_at = time.time()
 
+    async def _restore(self) -> dict[int, int] | None:
+        """Where to start reading: the store's positions when it reflects this log, else the beginning."""
+        if self.store is None:
+            return None
+        topology = await self.bus.describe()
+        # A cluster holds many topics: the store reflects one topic of one log.
+        self._log_id = f"{topology.log_id}/{topology.topic}"
+        if self.store.log_id != self._log_id:
+            log.info("store_rebuilt", reason="another log", log_id=self._log_id)
+            self.store.reset(self._log_id)
+        self.book = Book(self.store)
+        self.positions = self.store.positions()
+        self.duplicates = self.store.duplicates()
+        log.info("store_restored", crises=len(self.book.crises), positions=self.positions)
+        return dict(self.positions) or None
+
     async def run(self) -> None:
-        """Fold the log from its beginning, forever; returns only when cancelled."""
+        """Fold the log (from the store's positions, or its start) forever; returns only when cancelled."""
         try:
-            async with self.bus.reader() as reader:
-                self._reader = reader
-                while True:
-                    batch = await reader.next_batch(self._poll)
-                    self.ends = reader.ends()
-                    if batch:
-                        self._fold(batch)
-                        self.last_event_time = batch[-1].envelope.time
-                    if not reader.behind():
-                        self._current_at = time.time()
-                    if reader.caught_up() and not self.caught_up.is_set():
-                        log.info("ledger_caught_up", crises=len(self.book.crises))
-                        self.caught_up.set()
+            while True:
+                try:
+                    await self._read(await self._restore())
+                except _Rebuild:
+                    log.warning("store_rebuilt", reason="the store is ahead of the log")
+                    assert self.store is not None
+                    self.store.reset(self._log_id)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
             self.failed = exc
             log.exception("ledger_failed")
             raise
+
+    async def _read(self, start: dict[int, int] | None) -> None:
+        async with self.bus.reader(start) as reader:
+            self._reader = reader
+            while True:
+                batch = await reader.next_batch(self._poll)
+                self.ends = reader.ends()
+                if batch:
+                    for item in batch if start else ():
+                        # A partition's first event lies before the stored position: the log was reset
+                        # beneath the store (aiokafka starts again from the earliest offset).
+                        expected = start.pop(item.partition, None) if start else None
+                        if expected is not None and item.offset < expected:
+                            raise _Rebuild
+                    self._fold(batch)
+                    self.last_event_time = batch[-1].envelope.time
+                if not reader.behind():
+                    self._current_at = time.time()
+                if reader.caught_up() and not self.caught_up.is_set():
+                    log.info("ledger_caught_up", crises=len(self.book.crises))
+                    self.caught_up.set()
 
     def _fold(self, batch: list[Delivered]) -> None:
         folded = []
@@ -78,6 +141,8 @@ class Ledger:
             if waiter is not None and not waiter.done():
                 waiter.set_result(outcome)
             folded.append((item, outcome))
+        if self.store is not None:
+            self.store.checkpoint(self._log_id, self.positions, self.duplicates)
         for listener in self.listeners:
             listener(folded)
 

@@ -20,6 +20,7 @@ from crisis.clock.ticker import Clock
 from crisis.config import Settings
 from crisis.keys import KeyStore
 from crisis.ledger import Ledger, Listener
+from crisis.store.sqlite import SqliteStorage, StoreBusy
 from crisis.webhooks.deliverer import delivering
 
 if TYPE_CHECKING:
@@ -44,10 +45,18 @@ class Running:
 
 @asynccontextmanager
 async def ledger_running(
-    bus: Bus, settings: Settings, *, ready_timeout: float = 60.0, listeners: Sequence[Listener] = ()
+    bus: Bus,
+    settings: Settings,
+    *,
+    ready_timeout: float = 900.0,
+    listeners: Sequence[Listener] = (),
 ) -> AsyncIterator[Ledger]:
-    """A ledger folding the log in the background; entered once it has caught up."""
-    ledger = Ledger(bus, verdict_timeout=settings.publish_timeout_s, poll=settings.kafka_fetch_wait_ms / 1000)
+    """A ledger folding the log in the background; entered once it has caught up (a first fold of a long
+    log into an empty store takes minutes; every batch folded is kept, so a restart continues it)."""
+    store = _open_store(settings)
+    ledger = Ledger(
+        bus, verdict_timeout=settings.publish_timeout_s, poll=settings.kafka_fetch_wait_ms / 1000, store=store
+    )
     ledger.listeners.extend(listeners)
     task = asyncio.create_task(ledger.run(), name="ledger")
     try:
@@ -62,6 +71,21 @@ async def ledger_running(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+        if store is not None:
+            store.close()
+
+
+def _open_store(settings: Settings) -> SqliteStorage | None:
+    """The local store named by CRISIS_STATE_DIR, or None (the fold in memory)."""
+    if settings.state_dir is None:
+        return None
+    if settings.bus_target.startswith("memory://"):
+        # The memory bus is this process's alone and gone at exit: there is no log to restore beside.
+        return None
+    try:
+        return SqliteStorage(settings.state_dir)
+    except StoreBusy as exc:
+        raise StartupError(f"{exc}: give each process its own CRISIS_STATE_DIR") from exc
 
 
 @asynccontextmanager

@@ -235,7 +235,7 @@ def _ack(args: argparse.Namespace, api: Client) -> None:
 
 def _status(args: argparse.Namespace, api: Client) -> None:
     if not args.crisis_id:
-        crises = api.get("/v1/crises")["items"]
+        crises = list(api.pages("/v1/crises"))  # every page: the list is short, one line a crisis
         if args.json:
             print(json.dumps(crises, indent=2))
             return
@@ -270,8 +270,14 @@ def _report(args: argparse.Namespace, api: Client) -> None:
     path = f"/v1/crises/{args.crisis_id}/report"
     if args.markdown:
         print(printable(api.request("GET", path, accept="text/markdown").text, keep="\n\t"), end="")
+    elif args.lines:
+        # The summary, then every indicator, provider item and timeline entry as it arrives: a crisis of
+        # any size is printed with one line in memory.
+        print(json.dumps({"part": "summary", **api.get(f"{path}?view=summary")}))
+        for line in api.lines(f"{path}/lines"):
+            print(json.dumps(line))
     else:
-        print(json.dumps(api.get(path), indent=2))
+        print(json.dumps(api.get(f"{path}?view=summary"), indent=2))
 
 
 def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
@@ -361,7 +367,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show.add_argument("--json", action="store_true", help="structured output for scripts")
     show.set_defaults(run=_runner(_status))
 
-    report = sub.add_parser("report", parents=[common], help="the crisis report (JSON, or --markdown)")
+    report = sub.add_parser(
+        "report", parents=[common], help="the crisis report (a JSON summary, --lines, or --markdown)"
+    )
     report.add_argument("crisis_id")
     report.add_argument("--markdown", action="store_true")
+    report.add_argument(
+        "--lines", action="store_true", help="NDJSON: the summary, then every indicator, item and event"
+    )
     report.set_defaults(run=_runner(_report))

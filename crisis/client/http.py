@@ -11,8 +11,9 @@ message.
 
 from __future__ import annotations
 
+import json as jsonlib
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any, Self
 
@@ -30,6 +31,8 @@ from crisis.client.retry import (
 )
 from crisis.endpoints import API_URL_ENV, api_url
 from crisis.terminal import printable
+
+NDJSON = "application/x-ndjson"
 
 
 class ApiError(Exception):
@@ -185,6 +188,28 @@ class Client(_Base):
     def post(self, path: str, json: Any, **kwargs: Any) -> Any:
         return self.request("POST", path, json=json, **kwargs).json()
 
+    def pages(self, path: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every item of a paged list, following `next`: one page in memory at a time."""
+        url: str | None = path
+        while url:
+            page = self.get(url, **kwargs)
+            yield from page["items"]
+            url = page.get("next")
+
+    def lines(self, path: str, *, key: str | None = None) -> Iterator[dict[str, Any]]:
+        """An NDJSON answer one object at a time, never whole in memory (a stream: not retried)."""
+        headers = self._headers("GET", key, None, NDJSON)
+        try:
+            with self._http.stream("GET", path, headers=headers) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _checked(response)
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield jsonlib.loads(line)
+        except httpx.TransportError as exc:
+            raise _unreachable(self.url, exc) from None
+
     def close(self) -> None:
         self._http.close()
 
@@ -243,6 +268,29 @@ class AsyncClient(_Base):
 
     async def post(self, path: str, json: Any, **kwargs: Any) -> Any:
         return (await self.request("POST", path, json=json, **kwargs)).json()
+
+    async def pages(self, path: str, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+        """Every item of a paged list, following `next`: one page in memory at a time."""
+        url: str | None = path
+        while url:
+            page = await self.get(url, **kwargs)
+            for item in page["items"]:
+                yield item
+            url = page.get("next")
+
+    async def lines(self, path: str, *, key: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """An NDJSON answer one object at a time, never whole in memory (a stream: not retried)."""
+        headers = self._headers("GET", key, None, NDJSON)
+        try:
+            async with self._http.stream("GET", path, headers=headers) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    _checked(response)
+                async for line in response.aiter_lines():
+                    if line.strip():
+                        yield jsonlib.loads(line)
+        except httpx.TransportError as exc:
+            raise _unreachable(self.url, exc) from None
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -48,6 +48,15 @@ from crisis.domain.events import (
     IndicatorSighted,
 )
 from crisis.domain.principal import Principal
+from crisis.domain.storage import (
+    Entries,
+    Indicators,
+    MemoryIndicators,
+    MemoryStorage,
+    Outcomes,
+    Requests,
+    Storage,
+)
 
 SHARERS = frozenset({Role.COORDINATOR, Role.AUTHORITY, Role.PROVIDER})
 
@@ -120,12 +129,10 @@ class IndicatorRecord:
 @dataclass
 class CrisisRecord:
     state: CrisisState
-    timeline: list[Envelope] = field(default_factory=list)
-    indicators: dict[str, IndicatorRecord] = field(default_factory=dict)
-    # (kind, canonical) -> live indicators with that value, oldest first: one per audience as a rule,
-    # more when two processes shared the same value at the same moment (see the module docstring).
-    by_identity: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-    actions: list[tuple[Envelope, ActionReported]] = field(default_factory=list)
+    # What grows with the crisis lives in the Book's storage (crisis.domain.storage); memory by default.
+    timeline: Entries[Envelope] = field(default_factory=list)
+    indicators: Indicators = field(default_factory=MemoryIndicators)
+    actions: Entries[tuple[Envelope, ActionReported]] = field(default_factory=list)
     # (indicator id, provider) -> when it first answered; what the deadlines read.
     answers: dict[tuple[str, str], Answer] = field(default_factory=dict)
     # (indicator id, provider, deadline) -> the accepted `clock.overdue`, withdrawn by a late answer.
@@ -135,8 +142,10 @@ class CrisisRecord:
         self, kind: str, canonical: str, reader: Principal, handling: tuple[Tlp, tuple[str, ...]]
     ) -> str | None:
         """The live indicator a new share of this value merges into: one `reader` may read, with exactly
-        the same audience. None when there is none (the share then stands as its own indicator)."""
-        for indicator_id in self.by_identity.get((kind, canonical), ()):
+        the same audience. None when there is none (the share then stands as its own indicator).
+        Live indicators with one value are one per audience as a rule, more when two processes shared
+        the same value at the same moment (see the module docstring)."""
+        for indicator_id in self.indicators.live(str(kind), canonical):
             found = self.indicators[indicator_id]
             same = audience.same_audience(found.handling, found.data.shared_by, handling, reader.org)
             if same and found.readable_by(reader, self.state.mode):
@@ -166,14 +175,29 @@ def actor_of(env: Envelope) -> Principal:
 
 
 class Book:
-    """All crises as folded from the log so far."""
+    """All crises as folded from the log so far; what grows with history is kept in `storage`."""
 
-    def __init__(self) -> None:
-        self.crises: dict[str, CrisisRecord] = {}
-        self.outcomes: dict[str, Outcome] = {}
+    def __init__(self, storage: Storage | None = None) -> None:
+        self.storage: Storage = storage if storage is not None else MemoryStorage()
+        self.outcomes: Outcomes = self.storage.outcomes
         # Idempotency scope (organisation and key) -> the first request seen with it: its digest and its
         # events, so a retry is answered from the log even when the state has moved on since.
-        self.requests: dict[str, FirstRequest] = {}
+        self.requests: Requests = self.storage.requests
+        self.crises: dict[str, CrisisRecord] = {}
+        for state in self.storage.crisis_states():
+            self.crises[state.id] = self._record(state)
+
+    def _record(self, state: CrisisState) -> CrisisRecord:
+        s = self.storage
+        record = CrisisRecord(state, s.timeline(state.id), s.indicators(state.id), s.actions(state.id))
+        # Restored from a store: who has answered is derived from the stored actions, or the clock would
+        # take an answered deadline for a missed one. (Accepted overdue events are not re-derived: the
+        # clock writes the same deterministic id again, which the stored verdicts turn away.)
+        for _env, data in record.actions:
+            record.answers.setdefault((data.indicator_id, data.provider_org), Answer()).record(
+                data.outcome, data.at
+            )
+        return record
 
     def apply(self, env: Envelope) -> Outcome:
         """Fold one event; a repeated event id (a retried write) gets its first verdict, marked duplicate."""
@@ -184,14 +208,17 @@ class Book:
         if outcome is None:
             if env.idempotency is not None:
                 scope, _, digest = env.idempotency.partition(".")
-                self.requests.setdefault(scope, FirstRequest(digest)).envelopes.append(env)
+                self.requests.record(scope, digest, env)
             try:
                 outcome = self._decide(env)
             except Rejected as exc:
                 outcome = rejected(exc.code, exc.message)
         self.outcomes[env.id] = outcome
         if outcome.accepted and env.subject in self.crises:
-            self.crises[env.subject].timeline.append(env)
+            record = self.crises[env.subject]
+            record.timeline.append(env)
+            if env.type.is_crisis_state:
+                self.storage.save_crisis(record.state)
         return outcome
 
     def reused_key(self, env: Envelope) -> Outcome | None:
@@ -199,8 +226,8 @@ class Book:
         if env.idempotency is None:
             return None
         scope, _, digest = env.idempotency.partition(".")
-        first = self.requests.get(scope)
-        if first is None or first.digest == digest:
+        first = self.requests.digest(scope)
+        if first is None or first == digest:
             return None
         return rejected(
             "idempotency_key_reused",
@@ -230,7 +257,7 @@ class Book:
             if data.expected_version != 0 or data.crisis.version != 1:
                 return rejected("unknown_crisis", f"no crisis {env.subject}")
             _check_opening(env, data)
-            self.crises[env.subject] = CrisisRecord(state=data.crisis)
+            self.crises[env.subject] = self._record(data.crisis)
             return ACCEPTED
         if data.expected_version == 0:
             return rejected("conflict", f"crisis {env.subject} exists already")
@@ -305,10 +332,9 @@ def _indicator_shared(env: Envelope, data: object, record: CrisisRecord) -> Outc
     _check_indicator_handling(env, record)
     if data.indicator_id in record.indicators:
         return rejected("conflict", f"indicator id {data.indicator_id} is taken")
-    record.indicators[data.indicator_id] = IndicatorRecord(
-        data=data, shared_at=env.time, tlp=env.tlp, tlprecipients=env.tlprecipients
+    record.indicators.add(
+        IndicatorRecord(data=data, shared_at=env.time, tlp=env.tlp, tlprecipients=env.tlprecipients)
     )
-    record.by_identity.setdefault(_identity(data.kind, data.canonical), []).append(data.indicator_id)
     return ACCEPTED
 
 
@@ -330,6 +356,7 @@ def _indicator_sighted(env: Envelope, data: object, record: CrisisRecord) -> Out
     ):
         raise Rejected("handling_mismatch", "a sighting has exactly the audience of the indicator it repeats")
     indicator.sightings.append(Sighting(org=data.sighted_by, at=env.time))
+    record.indicators.put(indicator)
     return Outcome(accepted=True, sighting_of=data.indicator_id)
 
 
@@ -347,9 +374,7 @@ def _indicator_retracted(env: Envelope, data: object, record: CrisisRecord) -> O
     if indicator.retracted:
         return rejected("conflict", f"indicator {data.indicator_id} is already retracted")
     indicator.retracted = True
-    ids = record.by_identity.get(_identity(indicator.data.kind, indicator.data.canonical), [])
-    if data.indicator_id in ids:
-        ids.remove(data.indicator_id)
+    record.indicators.put(indicator)
     return ACCEPTED
 
 
@@ -425,7 +450,3 @@ _INDICATOR_RULES = {
     EventType.CRISIS_CLOCK_CHANGED: _crisis_clock_changed,
     EventType.CLOCK_OVERDUE: _clock_overdue,
 }
-
-
-def _identity(kind: str, canonical: str) -> tuple[str, str]:
-    return (str(kind), canonical)

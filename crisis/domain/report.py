@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import html
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -148,6 +148,49 @@ def build_report(record: CrisisRecord, generated_at: datetime, reader: Principal
     )
 
 
+def summary_of(full: Report) -> Report:
+    """The report without its per-indicator parts: the crisis, its own events and one line per provider.
+
+    Its size grows with the providers, not the indicators; `report_lines` gives the rest, one line each.
+    """
+    return full.model_copy(
+        update={
+            "indicators": [],
+            "timeline": [t for t in full.timeline if t.type.is_crisis_state],
+            "providers": [p.model_copy(update={"items": []}) for p in full.providers],
+        }
+    )
+
+
+def report_lines(report: Report) -> Iterator[dict[str, object]]:
+    """The per-indicator parts of a report as plain JSON objects, each tagged with the part it belongs to:
+    `indicator` lines, then each provider's `item` lines, then the `timeline` (NDJSON, one per line)."""
+    for i in report.indicators:
+        yield {"part": "indicator", **i.model_dump(mode="json")}
+    for p in report.providers:
+        for item in p.items:
+            yield {"part": "item", "org": p.org, **item.model_dump(mode="json")}
+    for t in report.timeline:
+        yield {"part": "timeline", **t.model_dump(mode="json")}
+
+
+def assemble(summary: Report, lines: Iterable[dict[str, Any]]) -> Report:
+    """A whole report again from its summary and its lines (what a client that wants it all does)."""
+    indicators: list[IndicatorLine] = []
+    items: dict[str, list[ProviderItem]] = {}
+    timeline: list[TimelineEntry] = []
+    for line in lines:
+        part = line.pop("part", None)
+        if part == "indicator":
+            indicators.append(IndicatorLine.model_validate(line))
+        elif part == "item":
+            items.setdefault(str(line.pop("org")), []).append(ProviderItem.model_validate(line))
+        elif part == "timeline":
+            timeline.append(TimelineEntry.model_validate(line))
+    providers = [p.model_copy(update={"items": items.get(p.org, [])}) for p in summary.providers]
+    return summary.model_copy(update={"indicators": indicators, "timeline": timeline, "providers": providers})
+
+
 def _shown(env: Envelope, visible: Visible, readable_ids: set[str]) -> bool:
     """An event about an indicator is shown only with the indicator: its id alone must not leak."""
     if not visible(env):
@@ -254,14 +297,16 @@ def _provider(
     now: datetime,
 ) -> ProviderLine:
     provider = Principal(org=org, role=Role.PROVIDER, key_id="")
-    touched = {a.indicator_id for a in reports}
+    touched: dict[str, list[ActionReported]] = {}
+    for a in reports:
+        touched.setdefault(a.indicator_id, []).append(a)
     # Its due list: what it could read and was not withdrawn, plus anything it answered anyway.
     due = [
         r
         for r in indicators
         if r.data.indicator_id in touched or (not r.retracted and indicator_visible(provider, r, state))
     ]
-    items = [_item(r, [a for a in reports if a.indicator_id == r.data.indicator_id], state) for r in due]
+    items = [_item(r, touched.get(r.data.indicator_id, []), state) for r in due]
     return provider_line(org, items, now=now, expected=org in state.roster, state=state)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crisis.client.http import ApiError, AsyncClient
-from crisis.domain.report import Report
+from crisis.domain.report import Report, assemble
 
 Json = dict[str, Any]
 
@@ -50,4 +50,10 @@ class Api:
         return await self.call("POST", f"/v1/crises/{crisis_id}/actions", key, json=body, idem=idem)
 
     async def report(self, key: str, crisis_id: str) -> Report:
-        return Report.model_validate(await self.call("GET", f"/v1/crises/{crisis_id}/report", key))
+        """The whole report, read as the summary and its NDJSON lines (the paged reads any client uses)."""
+        path = f"/v1/crises/{crisis_id}/report"
+        summary = await self.call("GET", f"{path}?view=summary", key)
+        lines = [line async for line in self._client.lines(f"{path}/lines", key=key)]
+        summary.pop("indicators_total", None)
+        summary.pop("lines", None)
+        return assemble(Report.model_validate(summary), lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -91,9 +92,12 @@ async def actors(api_stack: Stack) -> AsyncIterator[Actors]:
 
 
 class ApiProcess:
-    """`crisis serve api` as a real process on a free port, stopped (and reaped) on exit."""
+    """`crisis serve api` as a real process on a free port, stopped (and reaped) on exit; with its own local
+    store of the folded log (CRISIS_STATE_DIR) in `state_dir`, or a fresh one."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, state_dir: str | None = None) -> None:
+        self._own_state = state_dir is None
+        self.state_dir = state_dir or tempfile.mkdtemp(prefix="crisis-state-")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
@@ -108,6 +112,7 @@ class ApiProcess:
             CRISIS_KAFKA_IDEMPOTENCE=str(settings.kafka_idempotence).lower(),
             CRISIS_KAFKA_FETCH_WAIT_MS=str(settings.kafka_fetch_wait_ms),
             CRISIS_LOG_LEVEL="warning",
+            CRISIS_STATE_DIR=self.state_dir,
         )
         cmd = [sys.executable, "-m", "crisis.cli", "serve", "api", "--port", str(self.port)]
         # A file, not a pipe: a server that logs more than a pipe holds must never block on it.
@@ -138,6 +143,8 @@ class ApiProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+        if self._own_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,8 @@ async def _version_everywhere(http: httpx.AsyncClient, urls: list[str], crisis_i
     """Wait until every process has folded the crisis up to `version`."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        seen = [(await http.get(f"{u}/v1/crises/{crisis_id}")).json()["version"] for u in urls]
+        # A process that has not folded the crisis yet answers 404: it is behind, like an older version.
+        seen = [(await http.get(f"{u}/v1/crises/{crisis_id}")).json().get("version") for u in urls]
         if all(v == version for v in seen):
             return
         await asyncio.sleep(0.02)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from crisis.api.deps import LedgerDep, MetricsDep, PrincipalDep, WriteDep
+from crisis.api.paging import CursorQuery, LimitQuery, cursors, next_link
 from crisis.api.writes import commit, raise_for, refusals, replay
-from crisis.domain import commands
-from crisis.domain.audience import may_read_crisis
+from crisis.domain import commands, pages
 from crisis.domain.crisis import ClockRequest, CrisisCreate, CrisisState, TransitionRequest
 from crisis.domain.enums import Mode, Status
 
@@ -25,6 +25,7 @@ class CrisisPublic(CrisisState):
 
 class CrisisList(BaseModel):
     items: list[CrisisState]
+    next: str | None = Field(default=None, description="The URL of the next page; null on the last.")
 
 
 @router.post("", status_code=201, response_model=CrisisPublic)
@@ -42,21 +43,18 @@ async def open_crisis(
 
 @router.get("", response_model=CrisisList)
 async def list_crises(
+    request: Request,
     principal: PrincipalDep,
     ledger: LedgerDep,
     status: Annotated[Status | None, Query()] = None,
     mode: Annotated[Mode | None, Query()] = None,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = 100,
 ) -> CrisisList:
-    """Crises the caller may read, newest first."""
-    items = [
-        r.state
-        for r in ledger.book.crises.values()
-        if may_read_crisis(principal, r.state)
-        and (status is None or r.state.status is status)
-        and (mode is None or r.state.mode is mode)
-    ]
-    items.sort(key=lambda s: s.created_at, reverse=True)
-    return CrisisList(items=items)
+    """Crises the caller may read, newest first, a page at a time (follow `next`)."""
+    with cursors():
+        page = pages.crises(ledger.book, principal, cursor, limit, status, mode)
+    return CrisisList(items=page.items, next=next_link(request, page))
 
 
 @router.get("/{crisis_id}", response_model=CrisisPublic)

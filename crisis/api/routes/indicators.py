@@ -9,21 +9,23 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from crisis.api.deps import LedgerDep, MetricsDep, PrincipalDep, SettingsDep, WriteDep
 from crisis.api.metrics import ApiMetrics
+from crisis.api.paging import CursorQuery, LimitQuery, cursors, next_link
 from crisis.api.writes import commit, problem, raise_for, refusals, replay
 from crisis.config import Settings
-from crisis.domain import commands
+from crisis.domain import commands, pages
 from crisis.domain.book import SHARERS, IndicatorRecord, Outcome
 from crisis.domain.commands import Write
 from crisis.domain.crisis import OrgName
 from crisis.domain.enums import IndicatorKind, Tlp
 from crisis.domain.envelope import Envelope
 from crisis.domain.indicators import Indicator, ItemError, check_items
+from crisis.domain.pages import MAX_LIMIT
 from crisis.domain.report import SightingOut
 from crisis.ledger import Ledger
 
@@ -86,7 +88,10 @@ class IndicatorPublic(Indicator):
 
 class IndicatorList(BaseModel):
     items: list[IndicatorPublic]
-    total: int = Field(description="Readable indicators before offset and limit.")
+    next: str | None = Field(default=None, description="The URL of the next page; null on the last.")
+    total: int | None = Field(
+        default=None, description="Readable indicators matching the filters: on the first page only."
+    )
 
 
 class RetractRequest(BaseModel):
@@ -181,26 +186,37 @@ def _public(r: IndicatorRecord) -> IndicatorPublic:
 
 @router.get("", response_model=IndicatorList)
 async def list_indicators(
+    request: Request,
     crisis_id: str,
     principal: PrincipalDep,
     ledger: LedgerDep,
     kind: Annotated[IndicatorKind | None, Query()] = None,
     retracted: Annotated[bool | None, Query(description="Only retracted (true) or live (false).")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = 1000,
+    offset: Annotated[int, Query(ge=0, deprecated=True, description="Use `cursor`.")] = 0,
 ) -> IndicatorList:
-    """Indicators of a crisis that the caller may read (each indicator's own TLP applies), oldest first."""
+    """Indicators of a crisis the caller may read (each one's own TLP applies), oldest first, by page."""
     with refusals():
         commands.require(principal, SHARERS, "read indicators")
         record = commands.readable_crisis(ledger.book, principal, crisis_id)
-    found = [
-        r
-        for r in record.indicators.values()
-        if r.readable_by(principal, record.state.mode)
-        and (kind is None or r.data.kind is kind)
-        and (retracted is None or r.retracted is retracted)
-    ]
-    return IndicatorList(items=[_public(r) for r in found[offset : offset + limit]], total=len(found))
+
+    def wanted(r: IndicatorRecord) -> bool:
+        return (kind is None or r.data.kind is kind) and (retracted is None or r.retracted is retracted)
+
+    total = None
+    if cursor is None:
+        # Counted only where a client starts reading: a count on every page would cost a whole scan each.
+        total = sum(
+            1 for _ in pages.walk(lambda c: pages.indicators(record, principal, c, MAX_LIMIT, wanted))
+        )
+        if offset:
+            cursor = pages.indicators(record, principal, None, offset, wanted).next
+            if cursor is None:
+                return IndicatorList(items=[], total=total)
+    with cursors():
+        page = pages.indicators(record, principal, cursor, limit, wanted)
+    return IndicatorList(items=[_public(r) for r in page.items], next=next_link(request, page), total=total)
 
 
 @router.post("/{indicator_id}/retract", response_model=IndicatorPublic)

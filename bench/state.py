@@ -1,0 +1,232 @@
+"""Cold start, memory and ingest of API and gateway processes as the log grows: 100k / 300k / 1M indicators.
+
+    python bench/state.py [--sizes 100000,300000,1000000] [--ingest-seconds 5] [--memory-baseline]
+
+Starts the embedded broker and writes one crisis and its `indicator.shared` events straight to the bus
+with the project's codec (real events: the fold judges every one). For each size it starts
+`crisis serve api` on an empty CRISIS_STATE_DIR (the fold builds the store from the whole log), stops it,
+starts it again on that store (restore + tail: the cold start that matters) and measures an ingest burst
+through the API; then a gateway restores from a copy of the store. It prints, per process: seconds to
+/readyz, RSS at ready (VmRSS) and its peak (VmHWM), and for the API the ingest rate.
+`--memory-baseline` also starts an API without a store (the whole log folded into memory) at each size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from crisis.broker import EmbeddedBroker, free_port
+from crisis.bus.kafka import KafkaBus
+from crisis.config import Settings
+from crisis.domain import crisis as rules
+from crisis.domain.crisis import CrisisCreate
+from crisis.domain.enums import EventType, Mode, Role, Tlp
+from crisis.domain.envelope import Envelope, source_for
+from crisis.domain.events import CrisisChanged
+from crisis.domain.principal import Principal
+from crisis.keys import KeyStore
+
+HUB = Principal(org="hub", role=Role.COORDINATOR, key_id="bench")
+_fresh = itertools.count()
+
+
+def opened(crisis_id: str) -> Envelope:
+    req = CrisisCreate(title="bench", status="activated", level=1, criteria=["viral_spread"])  # type: ignore[arg-type]
+    state, transition = rules.opened(crisis_id, req, HUB, datetime.now(UTC))
+    data = CrisisChanged(crisis=state, transition=transition, expected_version=0)
+    return Envelope(
+        source=source_for("hub", "bench"),
+        type=EventType.CRISIS_ACTIVATED,
+        subject=crisis_id,
+        tlp=Tlp.AMBER,
+        mode=Mode.LIVE,
+        role=Role.COORDINATOR,
+        data=data.model_dump(mode="json"),
+    )
+
+
+def shares(crisis_id: str, start: int, count: int) -> Iterator[Envelope]:
+    for n in range(start, start + count):
+        value = hashlib.sha256(f"state-bench-{n}".encode()).hexdigest()
+        env = Envelope(
+            source=source_for("bka", "bench"),
+            type=EventType.INDICATOR_SHARED,
+            subject=crisis_id,
+            tlp=Tlp.AMBER,
+            mode=Mode.LIVE,
+            role=Role.AUTHORITY,
+            data={},
+        )
+        data = {
+            "kind": "sha256",
+            "value": value,
+            "canonical": value,
+            "indicator_id": env.id,
+            "shared_by": "bka",
+        }
+        yield env.model_copy(update={"data": data})
+
+
+def memory(pid: int) -> tuple[float, float]:
+    """VmRSS and VmHWM of a process in MiB."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+    )
+    return tuple(int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
+
+
+class Server:
+    """One `crisis serve api|gateway` process; `ready` is the seconds from spawn to /readyz answering 200."""
+
+    def __init__(self, what: str, env: dict[str, str], state_dir: Path | None) -> None:
+        self.port = free_port()
+        env = {**env}
+        if state_dir is not None:
+            env["CRISIS_STATE_DIR"] = str(state_dir)
+        env["CRISIS_API_PORT" if what == "api" else "CRISIS_GATEWAY_PORT"] = str(self.port)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.started = time.monotonic()
+        cmd = [sys.executable, "-m", "crisis.cli", "serve", what, "--port", str(self.port)]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+        self.ready = 0.0
+
+    async def wait_ready(self, timeout: float = 1800) -> None:
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            while time.monotonic() - self.started < timeout:
+                if self.proc.poll() is not None:
+                    raise SystemExit(f"the server exited with {self.proc.returncode}")
+                try:
+                    if (await http.get("/readyz")).status_code == 200:
+                        self.ready = time.monotonic() - self.started
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise SystemExit("the server did not become ready")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def client(url: str, key: str, path: str, until: float, counts: dict[str, int]) -> None:
+    """Post batches of 1,000 fresh sha256 indicators until `until`, counting those created."""
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+    ) as http:
+        while time.monotonic() < until:
+            n = next(_fresh)
+            items = [
+                {"kind": "sha256", "value": hashlib.sha256(f"ingest-{n}-{i}".encode()).hexdigest()}
+                for i in range(1000)
+            ]
+            r = await http.post(path, json={"indicators": items})
+            if r.status_code == 200:
+                counts["created"] += r.json()["counts"]["created"]
+
+
+async def ingest(url: str, key: str, crisis_id: str, seconds: float) -> tuple[int, float]:
+    """Indicators/s created by four clients posting batches of 1,000 (they stay in the log: the next size
+    starts from the indicators written plus these)."""
+    counts = {"created": 0}
+    start = time.monotonic()
+    path = f"/v1/crises/{crisis_id}/indicators"
+    await asyncio.gather(*(client(url, key, path, start + seconds, counts) for _ in range(4)))
+    return counts["created"], counts["created"] / (time.monotonic() - start)
+
+
+async def measure(what: str, env: dict[str, str], state: Path | None, label: str, n: int) -> Server:
+    server = Server(what, env, state)
+    await server.wait_ready()
+    rss, peak = memory(server.proc.pid)
+    print(
+        f"{n:>9,} {what:<7} {label:<22} ready {server.ready:7.1f} s  RSS {rss:6.0f} MiB  peak {peak:6.0f} MiB"
+    )
+    return server
+
+
+async def run(args: argparse.Namespace) -> None:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    workdir = Path(tempfile.mkdtemp(prefix="crisis-state-bench-"))
+    try:
+        async with EmbeddedBroker() as broker:
+            keys = KeyStore(workdir / "keys.json")
+            _, authority = keys.add("bka", Role.AUTHORITY)
+            topic = f"state-bench-{uuid.uuid4().hex[:8]}"
+            settings = Settings(kafka_bootstrap=broker.bootstrap, kafka_topic=topic, kafka_idempotence=False)
+            env = {
+                **os.environ,
+                "CRISIS_KAFKA_BOOTSTRAP": broker.bootstrap,
+                "CRISIS_KAFKA_TOPIC": topic,
+                "CRISIS_KEYS_FILE": str(workdir / "keys.json"),
+                "CRISIS_KAFKA_IDEMPOTENCE": "false",
+                "CRISIS_LOG_LEVEL": "warning",
+            }
+            crisis_id = str(uuid.uuid4())
+            written = 0
+            async with KafkaBus(settings) as bus:
+                await bus.publish([opened(crisis_id)])
+                for n in sizes:
+                    began = time.monotonic()
+                    while written < n:
+                        step = min(5000, n - written)
+                        await bus.publish(list(shares(crisis_id, written, step)))
+                        written += step
+                    wrote = time.monotonic() - began
+                    print(
+                        f"{written:>9,} indicators in the log ({wrote:.0f} s to write the rest)", flush=True
+                    )
+                    if args.memory_baseline:
+                        (await measure("api", env, None, "no store (memory)", n)).stop()
+                    state = workdir / f"api-{n}"
+                    (await measure("api", env, state, "empty store (build)", n)).stop()
+                    size = sum(f.stat().st_size for f in state.iterdir()) / 2**20
+                    api = await measure("api", env, state, f"restore ({size:.0f} MiB)", n)
+                    try:
+                        created, rate = await ingest(api.url, authority, crisis_id, args.ingest_seconds)
+                        written += created
+                        rss, peak = memory(api.proc.pid)
+                        print(
+                            f"{n:>9,} api     ingest {rate:9,.0f} indicators/s, "
+                            f"then RSS {rss:.0f} MiB, peak {peak:.0f} MiB"
+                        )
+                    finally:
+                        api.stop()
+                    gateway_state = workdir / f"gateway-{n}"
+                    shutil.copytree(state, gateway_state, ignore=shutil.ignore_patterns("state.lock"))
+                    (await measure("gateway", env, gateway_state, "restore (copy)", n)).stop()
+                    shutil.rmtree(gateway_state)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--sizes", default="100000,300000,1000000")
+    parser.add_argument("--ingest-seconds", type=float, default=5.0)
+    parser.add_argument("--memory-baseline", action="store_true")
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures as they come
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

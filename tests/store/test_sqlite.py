@@ -1,0 +1,104 @@
+"""The local store: the fold over it gives the verdicts and report the memory fold gives, and a process
+restored from it continues exactly where the stored positions say."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crisis.domain import pages
+from crisis.domain.book import Book
+from crisis.domain.enums import EventType, Mode, Tlp
+from crisis.domain.envelope import Envelope, source_for
+from crisis.domain.report import build_report
+from crisis.store.sqlite import SqliteStorage, StoreBusy
+from tests.domain.test_report import CID, HUB, action, at, opened, shared, sighted
+
+
+def events() -> list[Envelope]:
+    retract = Envelope(
+        id="e-retract",
+        source=source_for("bka", "k2"),
+        type=EventType.INDICATOR_RETRACTED,
+        time=at(21),
+        subject=CID,
+        tlp=Tlp.AMBER,
+        mode=Mode.LIVE,
+        data={"indicator_id": "i3", "retracted_by": "bka"},
+    )
+    return [
+        opened(),
+        shared("i1", "1" * 32, 0),
+        shared("i2", "2" * 32, 10),
+        sighted("i1", "1" * 32, 12, org="hub"),
+        action("vidshare", "i1", "received", 5),
+        action("vidshare", "i1", "removed", 50),
+        shared("i3", "3" * 32, 20),
+        retract,
+        action("tubeco", "i2", "not_found", 130),
+        shared("i4", "3" * 32, 22),  # the value of a retracted indicator: a new indicator
+        action("tubeco", "nope", "received", 131),  # refused: no such indicator
+        shared("i1", "1" * 32, 0),  # the same event again: a duplicate
+    ]
+
+
+def outcomes(book: Book, envs: list[Envelope]) -> list[tuple[bool, str, str | None, bool]]:
+    return [(o.accepted, o.code, o.sighting_of, o.duplicate) for o in map(book.apply, envs)]
+
+
+def test_the_fold_over_the_store_gives_the_memory_folds_verdicts_and_report(tmp_path: Path) -> None:
+    memory, stored = Book(), Book(SqliteStorage(tmp_path))
+    envs = events()
+    assert outcomes(stored, envs) == outcomes(memory, envs)
+    assert build_report(stored.crises[CID], at(300)) == build_report(memory.crises[CID], at(300))
+    assert build_report(stored.crises[CID], at(300), HUB) == build_report(memory.crises[CID], at(300), HUB)
+    assert stored.crises[CID].indicators.live("md5", "3" * 32) == ["i4"]
+    page = pages.indicators(stored.crises[CID], HUB, None, 3)
+    assert [r.data.indicator_id for r in page.items] == ["i1", "i2", "i3"]
+    rest = pages.indicators(stored.crises[CID], HUB, page.next, 3)
+    assert [r.data.indicator_id for r in rest.items] == ["i4"] and rest.next is None
+
+
+def test_a_restored_store_continues_where_its_checkpoint_says(tmp_path: Path) -> None:
+    envs = events()
+    memory = Book()
+    expected = outcomes(memory, envs)
+    store = SqliteStorage(tmp_path)
+    first = outcomes(Book(store), envs[:6])
+    store.checkpoint("log-1", {0: 6}, {(0, 3)})
+    store.close()
+
+    again = SqliteStorage(tmp_path)
+    assert (again.log_id, again.positions(), again.duplicates()) == ("log-1", {0: 6}, {(0, 3)})
+    restored = Book(again)
+    assert restored.crises[CID].state == memory.crises[CID].state
+    assert first + outcomes(restored, envs[6:]) == expected
+    assert build_report(restored.crises[CID], at(300)) == build_report(memory.crises[CID], at(300))
+    # What was folded before the restart is still known: a retried event gets its first verdict.
+    assert restored.apply(envs[1]).duplicate
+
+
+def test_an_uncommitted_tail_is_forgotten_and_a_reset_forgets_all(tmp_path: Path) -> None:
+    envs = events()
+    store = SqliteStorage(tmp_path, commit_every_s=0)
+    book = Book(store)
+    outcomes(book, envs[:3])
+    store.checkpoint("log-1", {0: 3}, set())
+    outcomes(book, envs[3:6])  # folded, never checkpointed: as after a crash
+    store._db.rollback()
+    store.close()
+    again = SqliteStorage(tmp_path)
+    assert again.positions() == {0: 3}
+    assert len(Book(again).crises[CID].indicators) == 2
+    again.reset("log-2")
+    assert (again.log_id, again.positions(), Book(again).crises) == ("log-2", {}, {})
+    again.close()
+
+
+def test_one_state_directory_serves_one_process(tmp_path: Path) -> None:
+    store = SqliteStorage(tmp_path)
+    with pytest.raises(StoreBusy):
+        SqliteStorage(tmp_path)
+    store.close()
+    SqliteStorage(tmp_path).close()
