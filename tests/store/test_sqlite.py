@@ -102,3 +102,23 @@ def test_one_state_directory_serves_one_process(tmp_path: Path) -> None:
         SqliteStorage(tmp_path)
     store.close()
     SqliteStorage(tmp_path).close()
+
+
+def test_a_restored_store_knows_who_answered_so_the_clock_owes_nothing_for_it(tmp_path: Path) -> None:
+    """The deadlines read who answered; a store restored without it would take answers for misses."""
+    from crisis.domain.deadlines import pending
+    from crisis.domain.enums import Deadline
+
+    envs = events()
+    store = SqliteStorage(tmp_path)
+    live = Book(store)
+    outcomes(live, envs)
+    store.checkpoint("log-1", {0: len(envs)}, set())
+    answered = dict(live.crises[CID].answers)
+    owed = {d: pending(live.crises[CID], "i1", "vidshare", d) for d in Deadline}
+    store.close()
+    again = SqliteStorage(tmp_path)
+    restored = Book(again).crises[CID]
+    assert set(restored.answers) == set(answered) == {("i1", "vidshare"), ("i2", "tubeco")}
+    assert {d: pending(restored, "i1", "vidshare", d) for d in Deadline} == owed
+    again.close()
