@@ -29,7 +29,7 @@ async def test_ack_takes_the_ids_tail_shows_and_never_names_unreadable_ones(
     assert await crisis(api_stack, hub, "share", cid, *red_share) == 0
     capsys.readouterr()
     record = api_stack.ledger.book.crises[cid]
-    [red] = [i for i, r in record.indicators.items() if r.tlp == "red"]
+    [red] = [r.data.indicator_id for r in record.indicators.values() if r.tlp == "red"]
     readable = [i for i in record.indicators if i != red]
 
     env = record.timeline[1]
