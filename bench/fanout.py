@@ -25,7 +25,6 @@ import asyncio
 import base64
 import contextlib
 import gc
-import hashlib
 import itertools
 import json
 import os
@@ -43,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from support import cpu_seconds, crisis_activated
+from support import cpu_seconds, crisis_activated, indicator_shared
 
 ROOT = Path(__file__).resolve().parents[1]
 _counter = itertools.count()
@@ -397,29 +396,9 @@ class Result:
 
 
 def indicator(crisis_id: str, stamp: bool) -> Any:
-    from crisis.domain.enums import EventType, Mode, Tlp
-    from crisis.domain.envelope import Envelope, source_for
-
+    """Labelled with its send time (paced rounds measure latency) or a sequence number."""
     n = next(_counter)
-    value = hashlib.sha256(f"{uuid.uuid4()}{n}".encode()).hexdigest()
-    label = f"ts={time.time():.6f}" if stamp else f"n={n}"
-    event_id = str(uuid.uuid4())
-    return Envelope(
-        id=event_id,
-        source=source_for("bka", "bench"),
-        type=EventType.INDICATOR_SHARED,
-        subject=crisis_id,
-        tlp=Tlp.AMBER,
-        mode=Mode.LIVE,
-        data={
-            "kind": "sha256",
-            "value": value,
-            "canonical": value,
-            "context": {"labels": [label]},
-            "indicator_id": event_id,
-            "shared_by": "bka",
-        },
-    )
+    return indicator_shared(crisis_id, f"ts={time.time():.6f}" if stamp else f"n={n}")
 
 
 async def run_one(server: str, n: int, args: argparse.Namespace, bootstrap: str, workdir: Path) -> Result:

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import hashlib
 import json
 import os
 import signal
@@ -38,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from support import cpu_seconds, crisis_activated
+from support import cpu_seconds, crisis_activated, indicator_shared
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -177,27 +176,7 @@ def child(*argv: str, code: Path) -> subprocess.Popen[bytes]:
 
 
 def indicator(crisis_id: str, n: int) -> Any:
-    from crisis.domain.enums import EventType, Mode, Tlp
-    from crisis.domain.envelope import Envelope, source_for
-
-    value = hashlib.sha256(f"{uuid.uuid4()}{n}".encode()).hexdigest()
-    event_id = str(uuid.uuid4())
-    return Envelope(
-        id=event_id,
-        source=source_for("bka", "bench"),
-        type=EventType.INDICATOR_SHARED,
-        subject=crisis_id,
-        tlp=Tlp.AMBER,
-        mode=Mode.LIVE,
-        data={
-            "kind": "sha256",
-            "value": value,
-            "canonical": value,
-            "context": {"labels": [f"n={n}"]},
-            "indicator_id": event_id,
-            "shared_by": "bka",
-        },
-    )
+    return indicator_shared(crisis_id, f"n={n}")
 
 
 class Load:

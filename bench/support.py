@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import subprocess
 import time
@@ -62,4 +63,30 @@ def crisis_activated(title: str) -> Any:
         tlp=state.tlp,
         mode=state.mode,
         data=CrisisChanged(crisis=state, transition=transition, expected_version=0).model_dump(mode="json"),
+    )
+
+
+def indicator_shared(crisis_id: str, label: str) -> Any:
+    """An `indicator.shared` envelope with a fresh sha256 and `label` in its context (a sequence number or
+    a send timestamp the subscriber reads back)."""
+    from crisis.domain.enums import EventType, Mode, Tlp
+    from crisis.domain.envelope import Envelope, source_for
+
+    value = hashlib.sha256(f"{uuid.uuid4()}{label}".encode()).hexdigest()
+    event_id = str(uuid.uuid4())
+    return Envelope(
+        id=event_id,
+        source=source_for("bka", "bench"),
+        type=EventType.INDICATOR_SHARED,
+        subject=crisis_id,
+        tlp=Tlp.AMBER,
+        mode=Mode.LIVE,
+        data={
+            "kind": "sha256",
+            "value": value,
+            "canonical": value,
+            "context": {"labels": [label]},
+            "indicator_id": event_id,
+            "shared_by": "bka",
+        },
     )
