@@ -10,7 +10,7 @@ import json
 from collections import OrderedDict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime
 
 from crisis.api.deps import LedgerDep, PrincipalDep
@@ -130,25 +130,6 @@ async def _page(
         raise Problem(400, f"next: {exc}", code="invalid_next") from None
 
 
-def _filters(
-    added_after: AwareDatetime | None,
-    limit: int,
-    next_token: str | None,
-    types: str | None,
-    ids: str | None,
-) -> dict[str, Any]:
-    def split(text: str | None) -> frozenset[str]:
-        return frozenset(t for t in (text or "").split(",") if t)
-
-    return {
-        "added_after": added_after,
-        "limit": limit,
-        "next_token": next_token,
-        "types": split(types),
-        "ids": split(ids),
-    }
-
-
 AddedAfter = Annotated[AwareDatetime | None, Query(description="Only objects added after this time.")]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 Next = Annotated[str | None, Query(alias="next", max_length=300)]
@@ -156,35 +137,43 @@ MatchType = Annotated[str | None, Query(alias="match[type]", max_length=1000)]
 MatchId = Annotated[str | None, Query(alias="match[id]", max_length=10_000)]
 
 
-@router.get(f"/{API_ROOT}/collections/{{collection_id}}/objects/", response_class=Response, responses=_JSON)
-async def objects(
-    collection_id: str,
-    principal: PrincipalDep,
-    ledger: LedgerDep,
+async def _filters(
     added_after: AddedAfter = None,
     limit: Limit = MAX_PAGE,
     next_token: Next = None,
     match_type: MatchType = None,
     match_id: MatchId = None,
+) -> dict[str, Any]:
+    """The paging and filter parameters objects and manifest share."""
+
+    def split(text: str | None) -> frozenset[str]:
+        return frozenset(t for t in (text or "").split(",") if t)
+
+    return {
+        "added_after": added_after,
+        "limit": limit,
+        "next_token": next_token,
+        "types": split(match_type),
+        "ids": split(match_id),
+    }
+
+
+FiltersDep = Annotated[dict[str, Any], Depends(_filters)]
+
+
+@router.get(f"/{API_ROOT}/collections/{{collection_id}}/objects/", response_class=Response, responses=_JSON)
+async def objects(
+    collection_id: str, principal: PrincipalDep, ledger: LedgerDep, filters: FiltersDep
 ) -> Response:
     """The collection's STIX objects in an envelope, oldest added first; `more` and `next` page on."""
-    filters = _filters(added_after, limit, next_token, match_type, match_id)
     found = await _page(ledger, principal, collection_id, filters)
     return _answer(taxii.envelope(found), taxii.date_headers(found))
 
 
 @router.get(f"/{API_ROOT}/collections/{{collection_id}}/manifest/", response_class=Response, responses=_JSON)
 async def manifest(
-    collection_id: str,
-    principal: PrincipalDep,
-    ledger: LedgerDep,
-    added_after: AddedAfter = None,
-    limit: Limit = MAX_PAGE,
-    next_token: Next = None,
-    match_type: MatchType = None,
-    match_id: MatchId = None,
+    collection_id: str, principal: PrincipalDep, ledger: LedgerDep, filters: FiltersDep
 ) -> Response:
     """What the collection holds: ids, versions and dates added, paged like the objects."""
-    filters = _filters(added_after, limit, next_token, match_type, match_id)
     found = await _page(ledger, principal, collection_id, filters)
     return _answer(taxii.manifest(found), taxii.date_headers(found))
