@@ -12,7 +12,15 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.conn import collect_hosts, create_conn
-from aiokafka.errors import KafkaError, KafkaTimeoutError, RequestTimedOutError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaError,
+    KafkaTimeoutError,
+    RequestTimedOutError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    for_code,
+)
 from aiokafka.protocol.metadata import MetadataRequest
 
 from crisis.bus.base import Delivered, Position, PublishError, PublishUnknown, Topology
@@ -77,12 +85,20 @@ class KafkaBus:
             cluster = await admin.describe_cluster()
             self._cluster_id = str(cluster.get("cluster_id") or "")
             topic = NewTopic(self.topic, self._s.kafka_partitions, self._s.kafka_replication)
-            await admin.create_topics([topic])
-            log.info("topic_created", topic=self.topic, partitions=self._s.kafka_partitions)
-        except TopicAlreadyExistsError:
-            pass
+            response = await admin.create_topics([topic])
         finally:
             await admin.close()
+        # aiokafka returns the per-topic outcome rather than raising it.
+        for _, code, *_ in getattr(response, "topic_errors", ()):
+            error = for_code(code)
+            if code == 0:
+                log.info("topic_created", topic=self.topic, partitions=self._s.kafka_partitions)
+            elif error in (TopicAuthorizationFailedError, ClusterAuthorizationFailedError):
+                # Least privilege: the deployment creates the topic (deploy/topics.sh, a KafkaTopic) and
+                # this principal may not; reading the topic then says whether it exists.
+                log.info("topic_not_created", topic=self.topic, reason="this principal may not create topics")
+            elif error is not TopicAlreadyExistsError:
+                log.warning("topic_not_created", topic=self.topic, reason=error.__name__)
 
     async def publish(self, envelopes: Sequence[Envelope]) -> list[Position]:
         if self._producer is None:
