@@ -62,8 +62,8 @@ async def tls_front(context: ssl.SSLContext, port: int, upstream_port: int) -> A
 
 
 @asynccontextmanager
-async def tansu(advertised_port: int, *, authentication: bool) -> AsyncIterator[int]:
-    """An embedded broker on a free loopback port, advertising `advertised_port`; yields its own port."""
+async def tansu(advertised_port: int, *, authentication: bool, host: str = LOOPBACK) -> AsyncIterator[int]:
+    """An embedded broker on a free loopback port, advertising host:advertised_port; yields its own port."""
     port = free_port()
     argv = [
         str(tansu_binary()),
@@ -71,7 +71,7 @@ async def tansu(advertised_port: int, *, authentication: bool) -> AsyncIterator[
         "--listener-url",
         f"tcp://{LOOPBACK}:{port}",
         "--advertised-listener-url",
-        f"tcp://{LOOPBACK}:{advertised_port}",
+        f"tcp://{host}:{advertised_port}",
         "--storage-engine",
         "memory://tansu/",
     ]
