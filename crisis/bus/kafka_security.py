@@ -73,7 +73,7 @@ def describe_failure(settings: Settings, host: str, port: int, exc: BaseExceptio
     """One sentence naming why a connection to host:port failed, for the operator who must fix it."""
     where = f"Kafka at {host}:{port}"
     if isinstance(exc, ssl.SSLCertVerificationError):
-        if exc.verify_code == 62 or "match" in str(exc.verify_message):  # X509_V_ERR_HOSTNAME_MISMATCH
+        if exc.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
             return (
                 f"{where}: its TLS certificate is not valid for the name {host} ({exc.verify_message}); "
                 "connect under a name the certificate carries"
