@@ -2,9 +2,9 @@
 
 Certificates are made in each test (trustme). The embedded broker cannot serve TLS itself, so a TLS
 listener in the test process fronts it (tests/support/tls_front.py); its SASL is the broker's own
-(`--authentication`). A successful SASL login cannot be shown on this broker: it offers SCRAM only, keeps its
-users in memory, and with authentication on refuses the request that would create one before a login
-(docs/operations.md, "Kafka security"). Apache Kafka runs the same code path in CI where Docker exists.
+(`--authentication`). A successful SASL login cannot be shown on this broker: it offers SCRAM only, refuses
+the request that would create a user before a login, and keeps no user across a restart (docs/operations.md,
+"Kafka security"). Apache Kafka runs the same code path in CI where Docker exists.
 """
 
 from __future__ import annotations
