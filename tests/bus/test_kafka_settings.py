@@ -145,3 +145,29 @@ def test_apache_kafka_refusals_are_named() -> None:
     )
     nobody = describe_failure(s, "k1", 9093, ConnectionRefusedError(111, "Connection refused"))
     assert "nothing listens there (CRISIS_KAFKA_BOOTSTRAP)" in nobody
+
+
+def test_an_encrypted_client_key_opens_with_its_password_only(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    client = trustme.CA().issue_cert("crisis-api")
+    key = serialization.load_pem_private_key(client.private_key_pem.bytes(), password=None)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"p4ss-for-key"),
+    )
+    cert, key_file, password_file = (
+        tmp_path / "client.pem",
+        tmp_path / "client.key",
+        tmp_path / "key-password",
+    )
+    client.cert_chain_pems[0].write_to_path(str(cert))
+    key_file.write_bytes(encrypted)
+    password_file.write_text("p4ss-for-key\n")
+    mutual = {"kafka_security_protocol": "SSL", "kafka_ssl_cert_file": cert, "kafka_ssl_key_file": key_file}
+    opened = connection_options(settings(**mutual, kafka_ssl_key_password_file=password_file))
+    assert isinstance(opened["ssl_context"], ssl.SSLContext)
+    with pytest.raises(KafkaRefused, match="CRISIS_KAFKA_SSL_KEY_PASSWORD"):
+        connection_options(settings(**mutual, kafka_ssl_key_password="wrong"))
+    assert "p4ss-for-key" not in repr(settings(**mutual, kafka_ssl_key_password_file=password_file))
