@@ -96,6 +96,11 @@ def describe_failure(settings: Settings, host: str, port: int, exc: BaseExceptio
             f"{where} refused the credentials of SASL user {user!r} ({mechanism}): wrong password or "
             "unknown user (CRISIS_KAFKA_SASL_USERNAME, CRISIS_KAFKA_SASL_PASSWORD)"
         )
+    if isinstance(exc, TimeoutError):
+        return (
+            f"{where} did not answer within {settings.kafka_request_timeout_ms} ms "
+            "(CRISIS_KAFKA_BOOTSTRAP, CRISIS_KAFKA_REQUEST_TIMEOUT_MS)"
+        )
     if isinstance(exc, ConnectionRefusedError):
         return f"{where} refused the connection: nothing listens there (CRISIS_KAFKA_BOOTSTRAP)"
     if isinstance(exc, (ConnectionResetError, EOFError)) or name == "KafkaConnectionError":

@@ -145,6 +145,8 @@ def test_apache_kafka_refusals_are_named() -> None:
     )
     nobody = describe_failure(s, "k1", 9093, ConnectionRefusedError(111, "Connection refused"))
     assert "nothing listens there (CRISIS_KAFKA_BOOTSTRAP)" in nobody
+    silent = describe_failure(s, "k1", 9093, TimeoutError())
+    assert silent.startswith("Kafka at k1:9093 did not answer within 5000 ms (CRISIS_KAFKA_BOOTSTRAP")
 
 
 def test_an_encrypted_client_key_opens_with_its_password_only(tmp_path: Path) -> None:
