@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUS_SCHEMES = ("kafka", "memory")
@@ -29,7 +29,24 @@ class Settings(BaseSettings):
     kafka_linger_ms: int = Field(default=2, ge=0, le=1000)
     kafka_request_timeout_ms: int = Field(default=5000, ge=500)
     kafka_fetch_wait_ms: int = Field(default=10, ge=1, le=5000)
+    # How the Kafka clients reach the brokers (docs/operations.md, "Kafka security"). Production needs
+    # encryption and authentication: SASL_SSL, or SSL with a client certificate.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    # Secrets: never logged nor shown (SecretStr). The *_FILE variant reads the value from a file (a mounted
+    # Kubernetes or Docker secret); giving both is refused, so a stale variable cannot silently win.
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+    # The CA bundle the brokers' certificates must chain to (unset: the system's trust store).
+    kafka_ssl_ca_file: Path | None = None
+    # A client certificate and key, for brokers that authenticate clients by certificate (mutual TLS).
+    kafka_ssl_cert_file: Path | None = None
+    kafka_ssl_key_file: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_key_password_file: Path | None = None
+    # Off only for a broker reached under a name its certificate does not carry; the chain is still checked.
+    kafka_ssl_check_hostname: bool = True
     # The embedded broker's log on disk (set by `crisis up`): writes are acknowledged once fsynced there.
     kafka_journal_dir: Path | None = None
     # This process's own local store of the folded log (crisis.store): it restores from it and reads only
@@ -46,6 +63,12 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=0, le=65535)
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8001, ge=0, le=65535)
+    # TLS served by the processes themselves (PEM certificate chain and key); unset, they speak plain HTTP
+    # and WebSocket, for a TLS-terminating proxy or ingress in front (docs/operations.md).
+    api_tls_cert_file: Path | None = None
+    api_tls_key_file: Path | None = None
+    gateway_tls_cert_file: Path | None = None
+    gateway_tls_key_file: Path | None = None
 
     # Requests per second per API key, sustained, and the burst allowed above it (429 beyond).
     rate_limit_per_s: float = Field(default=50.0, gt=0)
@@ -114,6 +137,38 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        self.kafka_sasl_password = _secret(
+            self.kafka_sasl_password, self.kafka_sasl_password_file, "CRISIS_KAFKA_SASL_PASSWORD"
+        )
+        self.kafka_ssl_key_password = _secret(
+            self.kafka_ssl_key_password, self.kafka_ssl_key_password_file, "CRISIS_KAFKA_SSL_KEY_PASSWORD"
+        )
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password is not None
+        ):
+            raise ValueError(
+                f"CRISIS_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "CRISIS_KAFKA_SASL_USERNAME and CRISIS_KAFKA_SASL_PASSWORD (or its _FILE)"
+            )
+        if (self.kafka_ssl_cert_file is None) != (self.kafka_ssl_key_file is None):
+            raise ValueError("CRISIS_KAFKA_SSL_CERT_FILE and CRISIS_KAFKA_SSL_KEY_FILE go together")
+        for prefix in ("api", "gateway"):
+            if (getattr(self, f"{prefix}_tls_cert_file") is None) != (
+                getattr(self, f"{prefix}_tls_key_file") is None
+            ):
+                name = prefix.upper()
+                raise ValueError(f"CRISIS_{name}_TLS_CERT_FILE and CRISIS_{name}_TLS_KEY_FILE go together")
+        return self
+
+    @property
+    def kafka_authenticated_and_encrypted(self) -> bool:
+        """Whether the Kafka connection is encrypted and proves who this process is (SASL or certificate)."""
+        if self.kafka_security_protocol == "SASL_SSL":
+            return True
+        return self.kafka_security_protocol == "SSL" and self.kafka_ssl_cert_file is not None
+
+    @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
         if self.environment == "production":
             if self.bus_target.startswith("memory://"):
@@ -130,4 +185,26 @@ class Settings(BaseSettings):
                 raise ValueError("production runs on Apache Kafka, not the embedded broker's journal")
             if not self.kafka_idempotence:
                 raise ValueError("production keeps the idempotent producer on")
+            if not self.kafka_authenticated_and_encrypted:
+                raise ValueError(
+                    f"production refuses CRISIS_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}: the "
+                    "log must be encrypted in transit and every client authenticated; use SASL_SSL (or SSL "
+                    "with CRISIS_KAFKA_SSL_CERT_FILE and CRISIS_KAFKA_SSL_KEY_FILE)"
+                )
         return self
+
+
+def _secret(value: SecretStr | None, path: Path | None, name: str) -> SecretStr | None:
+    """The secret given directly or read from `path` (one trailing newline dropped); both is an error."""
+    if path is None:
+        return value
+    if value is not None:
+        raise ValueError(f"give {name} or {name}_FILE, not both")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{name}_FILE {path} cannot be read: {exc}") from exc
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text:
+        raise ValueError(f"{name}_FILE {path} is empty")
+    return SecretStr(text)

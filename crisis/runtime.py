@@ -100,6 +100,8 @@ async def api_running(settings: Settings, ledger: Ledger, keys: KeyStore) -> Asy
         access_log=False,
         lifespan="on",
         http=deadlines(head_s=settings.http_head_timeout_s, body_s=settings.http_body_timeout_s),
+        ssl_certfile=settings.api_tls_cert_file,
+        ssl_keyfile=settings.api_tls_key_file,
     )
     server = uvicorn.Server(config)
     # _serve, not serve: serve() would take over SIGINT/SIGTERM, which belong to the CLI.
@@ -111,7 +113,8 @@ async def api_running(settings: Settings, ledger: Ledger, keys: KeyStore) -> Asy
                 raise StartupError(f"the API could not listen on {settings.api_host}:{settings.api_port}")
             await asyncio.sleep(0.02)
         port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://{settings.api_host}:{port}"
+        scheme = "https" if settings.api_tls_cert_file is not None else "http"
+        yield f"{scheme}://{settings.api_host}:{port}"
     finally:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError, SystemExit):
@@ -154,5 +157,6 @@ async def stack(settings: Settings, *, api: bool = True, gateway: bool = True) -
             from crisis.gateway.server import Gateway
 
             gw = await parts.enter_async_context(Gateway(settings, ledger, keys, bus))
-            running.ws_url = f"ws://{settings.gateway_host}:{gw.port}/v1/stream"
+            scheme = "wss" if settings.gateway_tls_cert_file is not None else "ws"
+            running.ws_url = f"{scheme}://{settings.gateway_host}:{gw.port}/v1/stream"
         yield running

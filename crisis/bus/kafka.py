@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,11 +11,22 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, KafkaTimeoutError, RequestTimedOutError, TopicAlreadyExistsError
+from aiokafka.conn import collect_hosts, create_conn
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaError,
+    KafkaTimeoutError,
+    RequestTimedOutError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    for_code,
+)
+from aiokafka.protocol.metadata import MetadataRequest
 
 from crisis.bus.base import Delivered, Position, PublishError, PublishUnknown, Topology
 from crisis.bus.codec import RawRecord, decode, encode
 from crisis.bus.journal import FILLER_HEADER, Entry, Journal, JournalError, by_partition, with_fillers
+from crisis.bus.kafka_security import KafkaRefused, connection_options, describe_failure
 from crisis.config import Settings
 from crisis.domain.envelope import Envelope
 
@@ -36,11 +48,7 @@ class KafkaBus:
         self._journal: Journal | None = None
 
     def _common(self) -> dict[str, Any]:
-        return {
-            "bootstrap_servers": self._s.kafka_bootstrap,
-            "security_protocol": self._s.kafka_security_protocol,
-            "request_timeout_ms": self._s.kafka_request_timeout_ms,
-        }
+        return connection_options(self._s)
 
     async def __aenter__(self) -> KafkaBus:
         await self.ensure_topic()
@@ -67,17 +75,30 @@ class KafkaBus:
     async def ensure_topic(self) -> None:
         """Create the topic with the configured partitions and replication; an existing one is kept."""
         admin = AIOKafkaAdminClient(**self._common())
-        await admin.start()
+        try:
+            await admin.start()
+        except (KafkaError, KeyError, OSError) as exc:
+            with contextlib.suppress(Exception):
+                await admin.close()
+            raise await refusal(self._s, exc) from exc
         try:
             cluster = await admin.describe_cluster()
             self._cluster_id = str(cluster.get("cluster_id") or "")
             topic = NewTopic(self.topic, self._s.kafka_partitions, self._s.kafka_replication)
-            await admin.create_topics([topic])
-            log.info("topic_created", topic=self.topic, partitions=self._s.kafka_partitions)
-        except TopicAlreadyExistsError:
-            pass
+            response = await admin.create_topics([topic])
         finally:
             await admin.close()
+        # aiokafka returns the per-topic outcome rather than raising it.
+        for _, code, *_ in getattr(response, "topic_errors", ()):
+            error = for_code(code)
+            if code == 0:
+                log.info("topic_created", topic=self.topic, partitions=self._s.kafka_partitions)
+            elif error in (TopicAuthorizationFailedError, ClusterAuthorizationFailedError):
+                # Least privilege: the deployment creates the topic (deploy/topics.sh, a KafkaTopic) and
+                # this principal may not; reading the topic then says whether it exists.
+                log.info("topic_not_created", topic=self.topic, reason="this principal may not create topics")
+            elif error is not TopicAlreadyExistsError:
+                log.warning("topic_not_created", topic=self.topic, reason=error.__name__)
 
     async def publish(self, envelopes: Sequence[Envelope]) -> list[Position]:
         if self._producer is None:
@@ -201,10 +222,10 @@ async def restore_journal(settings: Settings) -> int:
         return 0
     bus = KafkaBus(settings)
     await bus.ensure_topic()
+    options = connection_options(settings)
+    options["request_timeout_ms"] = max(settings.kafka_request_timeout_ms, 30_000)
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        security_protocol=settings.kafka_security_protocol,
-        request_timeout_ms=max(settings.kafka_request_timeout_ms, 30_000),
+        **options,
         acks="all",
         enable_idempotence=settings.kafka_idempotence,
         linger_ms=5,
@@ -242,6 +263,29 @@ async def restore_journal(settings: Settings) -> int:
         await producer.stop()
     log.info("log_restored", events=restored, path=str(settings.kafka_journal_dir))
     return restored
+
+
+async def refusal(settings: Settings, failure: BaseException) -> KafkaRefused:
+    """Why the brokers could not be used, found by connecting to each bootstrap address in turn.
+
+    aiokafka reports a bootstrap that failed for any reason as "Unable to bootstrap": one direct connection
+    with the same TLS and SASL options raises the real cause (an untrusted certificate, refused credentials).
+    """
+    options = connection_options(settings)
+    del options["bootstrap_servers"]
+    for host, port, _ in collect_hosts(settings.kafka_bootstrap, randomize=False):
+        conn = None
+        try:
+            async with asyncio.timeout(max(settings.kafka_request_timeout_ms / 1000, 1.0)):
+                conn = await create_conn(host, port, **options)
+                # A broker that wants authentication the client did not offer refuses the first request.
+                await conn.send(MetadataRequest([]))
+        except Exception as exc:  # any failure here is the one to report
+            return KafkaRefused(describe_failure(settings, host, port, exc))
+        finally:
+            if conn is not None:
+                conn.close()
+    return KafkaRefused(f"Kafka at {settings.kafka_bootstrap} could not be used: {failure!r}")
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:

@@ -16,6 +16,7 @@ import contextlib
 import gc
 import itertools
 import socket
+import ssl
 from collections import Counter
 from collections.abc import Sequence
 from types import TracebackType
@@ -176,6 +177,7 @@ class Gateway:
                 write_limit=s.gateway_buffer_bytes,
                 create_connection=StreamConnection,
                 server_header=None,
+                ssl=_tls(s),
             )
         except BaseException:
             self.ledger.listeners.remove(self._fanout.publish)
@@ -502,6 +504,15 @@ class Gateway:
 
 # Closes after which the client is expected back with its cursor: they carry it.
 _RESUMABLE = frozenset({protocol.SLOW_CONSUMER, protocol.GOING_AWAY, protocol.INTERNAL_ERROR})
+
+
+def _tls(settings: Settings) -> ssl.SSLContext | None:
+    """The server context for wss:// when the gateway holds its own certificate (else a proxy does TLS)."""
+    if settings.gateway_tls_cert_file is None or settings.gateway_tls_key_file is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.gateway_tls_cert_file, settings.gateway_tls_key_file)
+    return context
 
 
 def _stream(ws: ServerConnection) -> StreamConnection:

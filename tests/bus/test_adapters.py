@@ -18,7 +18,13 @@ from tests.api.conftest import api_processes, auth
 from tests.conftest import KafkaTarget, every_adapter
 from tests.gateway.events import crisis_opened
 
-PRODUCTION: dict[str, Any] = {"environment": "production", "kafka_replication": 3}
+PRODUCTION: dict[str, Any] = {
+    "environment": "production",
+    "kafka_replication": 3,
+    "kafka_security_protocol": "SASL_SSL",
+    "kafka_sasl_username": "crisis-api",
+    "kafka_sasl_password": "secret",
+}
 
 
 def settings(**values: Any) -> Settings:

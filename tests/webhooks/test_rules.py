@@ -114,6 +114,9 @@ def test_plain_http_targets_are_a_development_convenience() -> None:
         "environment": "production",
         "kafka_bootstrap": "k1:9092",
         "kafka_replication": 3,
+        "kafka_security_protocol": "SASL_SSL",
+        "kafka_sasl_username": "crisis-api",
+        "kafka_sasl_password": "secret",
     }
     assert not Settings(**production).webhook_http_allowed
     assert Settings(**production, webhook_allow_http=True).webhook_http_allowed
