@@ -85,7 +85,7 @@ export function cellState(ctx, c, org, item, now) {
   if (answer.acted_at) return { state: "acted", text: `acted: ${answer.outcome} (${since(answer.acted_at)})` };
   const deadline = answer.received_at ? "action" : "receipt";
   const due = shared + 1000 * (deadline === "action" ? c.action_deadline_s : c.receipt_deadline_s);
-  const prefix = answer.received_at ? `received (${since(answer.received_at)}); action ` : "";
+  const prefix = answer.received_at ? `received (${since(answer.received_at)}); action ` : "receipt ";
   if (!expected || item.retracted || c.status === "closed") {
     return { state: answer.received_at ? "received" : "none", text: answer.received_at ? `received (${since(answer.received_at)})` : "no answer" };
   }
