@@ -44,13 +44,14 @@ async function route() {
   $("main").focus({ preventScroll: true });
 }
 
-// Many events arrive together (a backfill, a batch): draw once per frame, not once per event.
+// Many events arrive together (a backfill, a batch): draw once for them all, not once per event. A timer
+// rather than an animation frame, so that a console in a background tab stays current too.
 let pending = new Set(), scheduled = false;
 function changed(crisisId, kind) {
   pending.add(kind);
   if (scheduled) return;
   scheduled = true;
-  requestAnimationFrame(() => {
+  setTimeout(() => {
     const kinds = pending;
     pending = new Set();
     scheduled = false;
@@ -61,7 +62,7 @@ function changed(crisisId, kind) {
       if (kinds.has("crisis")) renderCrisis(ctx, ctx.current);
       else if (c) { renderMatrix(ctx, c); renderFeed(ctx, c); }
     }
-  });
+  }, 30);
 }
 
 function tick() {

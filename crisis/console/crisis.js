@@ -32,6 +32,7 @@ export function renderCrisis(ctx, id) {
   if (!c) {
     $("crisis-title").textContent = "Crisis not found (or not yours to read)";
     for (const part of ["crisis-facts", "crisis-actions", "matrix", "indicator-list"]) $(part).replaceChildren();
+    $("crisis-actions").dataset.drawn = "";
     return;
   }
   $("crisis-title").replaceChildren(c.title, ...(c.mode === "exercise" ? [" ", h("span", { class: "exercise" }, "EXERCISE")] : []));
@@ -48,9 +49,14 @@ export function renderCrisis(ctx, id) {
     fact("Deadlines", `receipt ${duration(c.receipt_deadline_s)}, action ${duration(c.action_deadline_s)}`),
   );
   $("crisis-summary").textContent = c.summary;
-  const moves = ctx.role === "coordinator" ? MOVES[c.status] : [];
-  $("crisis-actions").replaceChildren(...moves.map((move) =>
-    h("button", { type: "button", class: move.danger ? "danger" : null, onclick: () => confirmMove(ctx, c, move) }, move.label)));
+  // Rebuilt only when the crisis or the role changed: a button replaced under the pointer loses its click.
+  const drawn = `${c.id} ${c.version} ${ctx.role}`;
+  if ($("crisis-actions").dataset.drawn !== drawn) {
+    $("crisis-actions").dataset.drawn = drawn;
+    const moves = ctx.role === "coordinator" ? MOVES[c.status] : [];
+    $("crisis-actions").replaceChildren(...moves.map((move) =>
+      h("button", { type: "button", class: move.danger ? "danger" : null, onclick: () => confirmMove(ctx, ctx.store.crises.get(c.id), move) }, move.label)));
+  }
   $("clock-form").closest("details").hidden = ctx.role !== "coordinator" || c.status === "closed";
   if (!$("clock-form").contains(document.activeElement)) {
     $("c-roster").value = c.roster.join(", ");
@@ -166,9 +172,12 @@ export function bindClockForm(ctx) {
     event.preventDefault();
     const c = ctx.store.crises.get(ctx.current);
     if (!c) return;
-    const body = { expected_version: c.version, reason: $("c-reason").value.trim(), roster: csv($("c-roster").value) };
+    const body = { expected_version: c.version, reason: $("c-reason").value.trim() };
+    // Only what was changed is sent: an untouched field keeps its value.
+    const roster = csv($("c-roster").value);
+    if (roster.join(",") !== c.roster.join(",")) body.roster = roster;
     for (const [name, input] of [["receipt_deadline_s", "c-receipt"], ["action_deadline_s", "c-action"]]) {
-      if ($(input).value) body[name] = Number($(input).value);
+      if ($(input).value && Number($(input).value) !== c[name]) body[name] = Number($(input).value);
     }
     if (!body.reason) {
       showProblem(form, { errors: [{ field: "reason", message: "a reason is required" }] }, "cerr-", "clock-error");

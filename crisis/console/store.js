@@ -17,7 +17,7 @@ export class Store {
 
   putCrisis(crisis) {
     const known = this.crises.get(crisis.id);
-    if (known && known.version > crisis.version) return;
+    if (known && known.version >= crisis.version) return; // the same crisis again (the stream echoing a write)
     this.crises.set(crisis.id, crisis);
     this.changed(crisis.id, "crisis");
   }

@@ -199,7 +199,7 @@ class Page:
     async def type(self, selector: str, text: str) -> None:
         """Focus a field, clear it and type into it as a keyboard would."""
         await self.evaluate(
-            f"(e => {{ e.focus(); e.select?.(); }})(document.querySelector({json.dumps(selector)}))"
+            f"(e => {{ e.focus(); e.value = ''; }})(document.querySelector({json.dumps(selector)}))"
         )
         await self.send("Input.insertText", {"text": text})
 

@@ -131,6 +131,17 @@ async def test_provider_answers_from_its_inbox_and_the_coordinator_sees_it(conso
 
     actions = await console.get(provider, f"/v1/crises/{crisis_id}/actions")
     assert [a["outcome"] for a in actions["items"]] == ["received", "removed"]
+
+    # The coordinator moves the receipt deadline; the roster it did not touch stays as it was.
+    await coordinator.click("#view-crisis details > summary")
+    await coordinator.type("#c-receipt", "1800")
+    await coordinator.type("#c-reason", "providers asked for more time overnight")
+    await coordinator.click("#clock-form button[type=submit]")
+    await coordinator.wait_for(
+        "document.getElementById('crisis-facts').textContent.includes('receipt 30:00')"
+    )
+    crisis = await console.get(console.coordinator, f"/v1/crises/{crisis_id}")
+    assert (crisis["receipt_deadline_s"], crisis["roster"]) == (1800, ["vidshare"])
     no_problems(coordinator, inbox)
 
 
