@@ -12,7 +12,6 @@ import { renderInbox } from "./inbox.js";
 
 const VIEWS = ["login", "board", "declare", "crisis", "inbox"];
 const ctx = { store: new Store(), stream: null, org: "", role: "", view: "login", current: null };
-window.crisisConsole = ctx; // for the browser tests and for looking around from the developer tools
 
 function show(view) {
   ctx.view = view;

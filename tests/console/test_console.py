@@ -70,6 +70,12 @@ async def test_coordinator_declares_activates_and_watches_the_clock(console: Con
     await page.click("#crisis-actions button:first-child")
     assert await page.evaluate("document.getElementById('confirm').open") is True
     assert await page.evaluate("document.activeElement.id") == "confirm-level"
+    # Escape backs out, and the keyboard is back on the button that opened the dialog.
+    await page.press("Escape")
+    await page.wait_for("!document.getElementById('confirm').open")
+    assert await page.evaluate("document.activeElement.textContent") == "Activate"
+    await page.press("Enter")
+    await page.wait_for("document.getElementById('confirm').open")
     await page.click("#confirm-ok")
     assert "reason is required" in await page.wait_for("document.getElementById('xerr-reason').textContent")
     await page.choose("#confirm-level", "3")
