@@ -29,7 +29,14 @@ async function route() {
     ctx.current = decodeURIComponent(id);
     show("crisis");
     renderCrisis(ctx, ctx.current);
-    try { await loadCrisis(ctx, ctx.current); } catch (err) { if (!(err instanceof ApiError) || err.status !== 404) throw err; }
+    $("crisis-error").textContent = "";
+    try {
+      await loadCrisis(ctx, ctx.current);
+    } catch (err) {
+      // 404: not there, or not this key's to read (the same answer); the view says so itself.
+      if (!(err instanceof ApiError)) throw err;
+      if (err.status !== 404) $("crisis-error").textContent = `could not load this crisis: ${err.message}`;
+    }
     renderCrisis(ctx, ctx.current);
   } else if (name === "declare") {
     show("declare");
