@@ -24,11 +24,12 @@ async def test_console_page_assets_and_stream_address(api_stack: Stack) -> None:
     policy = page.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in policy
     assert "script-src 'self';" in policy and "unsafe" not in policy  # no inline script or style
+    port = api_stack.settings.gateway_port
+    assert f"connect-src 'self' ws://127.0.0.1:{port};" in policy  # the gateway, no other origin
     assert "<script>" not in page.text and " style=" not in page.text
     assert script.headers["content-type"].startswith("text/javascript")
     assert style.headers["content-type"].startswith("text/css")
     assert '"auth", token' in script.text  # the browser path: a token message first, never a URL parameter
-    port = api_stack.settings.gateway_port
     assert config.json() == {"stream_url": f"ws://127.0.0.1:{port}/v1/stream"}
 
 
