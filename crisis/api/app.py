@@ -61,7 +61,7 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
     app.state.keys = keys
     app.state.orgs = OrgRegistry(settings.orgs_file)
     app.state.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
-    app.state.metrics = metrics = ApiMetrics(ledger)
+    app.state.metrics = metrics = ApiMetrics(ledger, settings.webhooks_file)
     problems.install(app)
     problems.document(app)
     openapi.document(app)

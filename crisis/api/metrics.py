@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import structlog
 from fastapi import Request
 from prometheus_client import Counter, Histogram
@@ -10,6 +12,7 @@ from crisis.clock.metrics import OverdueGauge
 from crisis.ledger import Ledger
 from crisis.logging import FailureLog, clip
 from crisis.metrics import process_registry
+from crisis.webhooks.metrics import WebhookGauges
 
 log = structlog.get_logger("crisis.api.access")
 
@@ -28,9 +31,11 @@ def route_label(request: Request) -> str:
 
 
 class ApiMetrics:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, webhooks_file: Path | None = None) -> None:
         self.registry = process_registry(ledger)
         self.registry.register(OverdueGauge(ledger))
+        if webhooks_file is not None:
+            self.registry.register(WebhookGauges(webhooks_file))
         self.requests = Counter(
             "crisis_http_requests_total",
             "HTTP requests answered, by method, route template and status.",
