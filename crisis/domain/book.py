@@ -26,6 +26,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from crisis.domain import audience, deadlines
+from crisis.domain.chain import CHAIN_CONFLICT, GENESIS
 from crisis.domain.crisis import (
     CrisisState,
     TransitionError,
@@ -137,6 +138,8 @@ class CrisisRecord:
     answers: dict[tuple[str, str], Answer] = field(default_factory=dict)
     # (indicator id, provider, deadline) -> the accepted `clock.overdue`, withdrawn by a late answer.
     overdue: dict[tuple[str, str, Deadline], Overdue] = field(default_factory=dict)
+    # The `chainhash` of the last event taken into this crisis's hash chain (crisis.domain.chain).
+    chain_head: str = GENESIS
 
     def repeat_of(
         self, kind: str, canonical: str, reader: Principal, handling: tuple[Tlp, tuple[str, ...]]
@@ -190,6 +193,8 @@ class Book:
     def _record(self, state: CrisisState) -> CrisisRecord:
         s = self.storage
         record = CrisisRecord(state, s.timeline(state.id), s.indicators(state.id), s.actions(state.id))
+        if len(record.timeline):
+            record.chain_head = record.timeline[-1].chainhash or GENESIS
         # Restored from a store: who has answered is derived from the stored actions, or the clock would
         # take an answered deadline for a missed one. (Accepted overdue events are not re-derived: the
         # clock writes the same deterministic id again, which the stored verdicts turn away.)
@@ -204,6 +209,10 @@ class Book:
         earlier = self.outcomes.get(env.id)
         if earlier is not None:
             return replace(earlier, duplicate=True)
+        refusal = self._chain_refusal(env)
+        if refusal is not None:
+            # Not recorded: its writer restamps the same event id on the new head and publishes it again.
+            return refusal
         outcome = self.reused_key(env)
         if outcome is None:
             if env.idempotency is not None:
@@ -217,9 +226,24 @@ class Book:
         if outcome.accepted and env.subject in self.crises:
             record = self.crises[env.subject]
             record.timeline.append(env)
+            if env.chainhash is not None:
+                record.chain_head = env.chainhash
             if env.type.is_crisis_state:
                 self.storage.save_crisis(record.state)
         return outcome
+
+    def chain_head(self, crisis_id: str) -> str:
+        """Where the next event of this crisis links (the genesis for a crisis not opened yet)."""
+        record = self.crises.get(crisis_id)
+        return record.chain_head if record is not None else GENESIS
+
+    def _chain_refusal(self, env: Envelope) -> Outcome | None:
+        """An event linked to anything but its crisis's head lost a race with another writer: refused, so
+        the chain stays one line whatever the processes do. Unchained events (written by hand or before the
+        chain existed) are judged on the other rules; `crisis audit verify` reports them."""
+        if env.chainhash is None or env.chainprev == self.chain_head(env.subject):
+            return None
+        return rejected(CHAIN_CONFLICT, f"another event of crisis {env.subject} was written first; retry")
 
     def reused_key(self, env: Envelope) -> Outcome | None:
         """The verdict for an Idempotency-Key already used with a different request body, else None."""
