@@ -25,7 +25,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from crisis.domain import audience, deadlines
+from crisis.domain import audience, deadlines, disputes
 from crisis.domain.chain import CHAIN_CONFLICT, GENESIS
 from crisis.domain.crisis import (
     CrisisState,
@@ -36,7 +36,8 @@ from crisis.domain.crisis import (
     may_transition,
 )
 from crisis.domain.deadlines import Answer, Overdue
-from crisis.domain.enums import Deadline, EventType, Mode, Role, Status, Tlp
+from crisis.domain.disputes import Dispute, DisputeResolved
+from crisis.domain.enums import ActionOutcome, Deadline, EventType, Mode, Role, Status, Tlp
 from crisis.domain.envelope import Envelope
 from crisis.domain.events import (
     EVENT_DATA,
@@ -140,6 +141,8 @@ class CrisisRecord:
     overdue: dict[tuple[str, str, Deadline], Overdue] = field(default_factory=dict)
     # The `chainhash` of the last event taken into this crisis's hash chain (crisis.domain.chain).
     chain_head: str = GENESIS
+    # Dispute id -> the dispute (crisis.domain.disputes): few, so kept here and rebuilt on restore.
+    disputes: dict[str, Dispute] = field(default_factory=dict)
 
     def repeat_of(
         self, kind: str, canonical: str, reader: Principal, handling: tuple[Tlp, tuple[str, ...]]
@@ -198,10 +201,16 @@ class Book:
         # Restored from a store: who has answered is derived from the stored actions, or the clock would
         # take an answered deadline for a missed one. (Accepted overdue events are not re-derived: the
         # clock writes the same deterministic id again, which the stored verdicts turn away.)
+        disputed = False
         for _env, data in record.actions:
             record.answers.setdefault((data.indicator_id, data.provider_org), Answer()).record(
                 data.outcome, data.at
             )
+            disputed = disputed or data.outcome is ActionOutcome.DISAGREE
+        if disputed:
+            # Disputes open and close in log order: replayed from the timeline, for a disputed crisis only.
+            for env in record.timeline:
+                _replay_dispute(record, env)
         return record
 
     def apply(self, env: Envelope) -> Outcome:
@@ -411,7 +420,15 @@ def _action_reported(env: Envelope, data: object, record: CrisisRecord) -> Outco
     _check_follow_up(env, indicator)
     if not takes_follow_ups(record.state):
         return rejected("crisis_closed", f"crisis {record.state.id} is closed")
+    if data.outcome is ActionOutcome.REINSTATED and not disputes.may_reinstate(
+        disputes.current(record.disputes, data.indicator_id)
+    ):
+        return rejected("conflict", f"indicator {data.indicator_id} was not retracted by a dispute")
     record.actions.append((env, data))
+    if data.outcome is ActionOutcome.DISAGREE:
+        disputes.raised(
+            record.disputes, env.id, data.indicator_id, indicator.data.shared_by, env.author_org, env.time
+        )
     record.answers.setdefault((data.indicator_id, data.provider_org), Answer()).record(data.outcome, data.at)
     deadlines.withdraw(record, data.indicator_id, data.provider_org, env.time)
     return ACCEPTED
@@ -451,6 +468,38 @@ def _clock_overdue(env: Envelope, data: object, record: CrisisRecord) -> Outcome
     return ACCEPTED
 
 
+def _dispute_resolved(env: Envelope, data: object, record: CrisisRecord) -> Outcome:
+    assert isinstance(data, DisputeResolved)
+    dispute = record.disputes.get(data.dispute_id)
+    problem = disputes.refusal(dispute, data.dispute_id, env.role, env.author_org)
+    if problem is not None:
+        raise Rejected(*problem)
+    assert dispute is not None
+    if data.resolved_by != env.author_org or data.indicator_id != dispute.indicator_id:
+        raise Rejected("malformed", "a resolution names its writer's organisation and the disputed indicator")
+    indicator = _readable(env, record, dispute.indicator_id)
+    _check_follow_up(env, indicator)
+    disputes.resolved(dispute, data, env.time)
+    if data.outcome is disputes.Resolution.RETRACTED and not indicator.retracted:
+        indicator.retracted = True
+        record.indicators.put(indicator)
+    return ACCEPTED
+
+
+def _replay_dispute(record: CrisisRecord, env: Envelope) -> None:
+    """One accepted event of a restored crisis, as far as its disputes go."""
+    if env.type is EventType.ACTION_REPORTED and env.data.get("outcome") == ActionOutcome.DISAGREE:
+        action = ActionReported.model_validate(env.data)
+        indicator = record.indicators.get(action.indicator_id)
+        shared_by = indicator.data.shared_by if indicator is not None else ""
+        disputes.raised(record.disputes, env.id, action.indicator_id, shared_by, env.author_org, env.time)
+    elif env.type is EventType.DISPUTE_RESOLVED:
+        resolution = DisputeResolved.model_validate(env.data)
+        dispute = record.disputes.get(resolution.dispute_id)
+        if dispute is not None:
+            disputes.resolved(dispute, resolution, env.time)
+
+
 def _readable(env: Envelope, record: CrisisRecord, indicator_id: str) -> IndicatorRecord:
     """The indicator an event refers to; the same answer whether it does not exist or the writer may not
     read it, so no refusal tells anyone that an indicator outside their audience exists."""
@@ -473,4 +522,5 @@ _INDICATOR_RULES = {
     EventType.ACTION_REPORTED: _action_reported,
     EventType.CRISIS_CLOCK_CHANGED: _crisis_clock_changed,
     EventType.CLOCK_OVERDUE: _clock_overdue,
+    EventType.DISPUTE_RESOLVED: _dispute_resolved,
 }

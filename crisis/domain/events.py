@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from crisis.domain.crisis import ClockChange, CrisisState, Transition
+from crisis.domain.disputes import DisputeResolved
 from crisis.domain.enums import ActionOutcome, Deadline, EventType
 from crisis.domain.indicators import Indicator
 
@@ -92,4 +93,5 @@ EVENT_DATA: dict[EventType, type[BaseModel]] = {
     EventType.CRISIS_CLOCK_CHANGED: ClockChanged,
     EventType.ACTION_REPORTED: ActionReported,
     EventType.CLOCK_OVERDUE: ClockOverdue,
+    EventType.DISPUTE_RESOLVED: DisputeResolved,
 }
