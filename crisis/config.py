@@ -73,6 +73,9 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    # How often each process writes its read audit (`audit.reads`: counts, never one event per read).
+    audit_reads_interval_s: float = Field(default=60.0, gt=0)
+
     # Domains whose URLs a share holds back until the sharer confirms (`confirm_warnings`): news and
     # research sites report on attacks and are rarely the content to remove. Subdomains match too.
     warning_domains: list[str] = Field(

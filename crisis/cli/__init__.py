@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from crisis.cli import audit, exercise, keys, officer, orgs, output, servers, tail, tools
+from crisis.cli import audit, exercise, keys, officer, orgs, output, servers, tail, tools, transparency
 from crisis.cli.errors import CliError, user_message
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader went away
@@ -23,7 +23,7 @@ def parser() -> argparse.ArgumentParser:
         prog="crisis", description="crisis-bus: real-time coordination for online crisis response."
     )
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (servers, keys, orgs, officer, tail, exercise, tools, audit):
+    for module in (servers, keys, orgs, officer, tail, exercise, tools, audit, transparency):
         module.register(sub)
     return root
 

@@ -50,6 +50,7 @@ from crisis.domain.events import (
     IndicatorSighted,
 )
 from crisis.domain.principal import Principal
+from crisis.domain.reads import READS_SOURCE, READS_SUBJECT, AuditReads, ReadTotals
 from crisis.domain.storage import (
     Entries,
     Indicators,
@@ -60,6 +61,8 @@ from crisis.domain.storage import (
     Storage,
 )
 
+# The erasure event's type (its rules live with retention): counted here for the transparency report.
+ERASED = "indicator.erased"
 SHARERS = frozenset({Role.COORDINATOR, Role.AUTHORITY, Role.PROVIDER})
 
 
@@ -143,6 +146,8 @@ class CrisisRecord:
     chain_head: str = GENESIS
     # Dispute id -> the dispute (crisis.domain.disputes): few, so kept here and rebuilt on restore.
     disputes: dict[str, Dispute] = field(default_factory=dict)
+    # Accepted `indicator.erased` events, for the transparency report (counted as they are folded).
+    erasures: int = 0
 
     def repeat_of(
         self, kind: str, canonical: str, reader: Principal, handling: tuple[Tlp, tuple[str, ...]]
@@ -190,6 +195,9 @@ class Book:
         # events, so a retry is answered from the log even when the state has moved on since.
         self.requests: Requests = self.storage.requests
         self.crises: dict[str, CrisisRecord] = {}
+        # Chain heads of subjects that are no crisis (the read audit); never a reason to refuse.
+        self.loose_heads: dict[str, str] = {}
+        self.reads = ReadTotals()
         for state in self.storage.crisis_states():
             self.crises[state.id] = self._record(state)
 
@@ -232,11 +240,15 @@ class Book:
             except Rejected as exc:
                 outcome = rejected(exc.code, exc.message)
         self.outcomes[env.id] = outcome
+        if outcome.accepted and env.subject not in self.crises and env.chainhash is not None:
+            self.loose_heads[env.subject] = env.chainhash
         if outcome.accepted and env.subject in self.crises:
             record = self.crises[env.subject]
             record.timeline.append(env)
             if env.chainhash is not None:
                 record.chain_head = env.chainhash
+            if env.type.value == ERASED:
+                record.erasures += 1
             if env.type.is_crisis_state:
                 self.storage.save_crisis(record.state)
         return outcome
@@ -244,13 +256,17 @@ class Book:
     def chain_head(self, crisis_id: str) -> str:
         """Where the next event of this crisis links (the genesis for a crisis not opened yet)."""
         record = self.crises.get(crisis_id)
-        return record.chain_head if record is not None else GENESIS
+        return record.chain_head if record is not None else self.loose_heads.get(crisis_id, GENESIS)
 
     def _chain_refusal(self, env: Envelope) -> Outcome | None:
         """An event linked to anything but its crisis's head lost a race with another writer: refused, so
         the chain stays one line whatever the processes do. Unchained events (written by hand or before the
         chain existed) are judged on the other rules; `crisis audit verify` reports them."""
         if env.chainhash is None or env.chainprev == self.chain_head(env.subject):
+            return None
+        if env.subject not in self.crises and not env.type.is_crisis_state:
+            # No crisis's chain (the read audit, or an event for no crisis, refused anyway): its link is
+            # checked by `crisis audit verify` only, so a process restored without these heads agrees.
             return None
         return rejected(CHAIN_CONFLICT, f"another event of crisis {env.subject} was written first; retry")
 
@@ -274,6 +290,8 @@ class Book:
             return rejected(
                 "malformed", f"{env.type} data does not match its schema: {exc.error_count()} errors"
             )
+        if isinstance(data, AuditReads):
+            return self._audit_reads(env, data)
         record = self.crises.get(env.subject)
         if isinstance(data, CrisisChanged):
             return self._crisis_changed(env, data, record)
@@ -282,6 +300,13 @@ class Book:
         if env.mode is not record.state.mode:
             return rejected("mode_mismatch", f"crisis {env.subject} is a {record.state.mode} crisis")
         return _INDICATOR_RULES[env.type](env, data, record)
+
+    def _audit_reads(self, env: Envelope, data: AuditReads) -> Outcome:
+        # Only the processes write the read audit; a key's write always carries a role stamp.
+        if env.source != READS_SOURCE or env.role is not None or env.subject != READS_SUBJECT:
+            raise Rejected("forbidden", "only the servers write the read audit")
+        self.reads.add(data)
+        return ACCEPTED
 
     def _crisis_changed(self, env: Envelope, data: CrisisChanged, record: CrisisRecord | None) -> Outcome:
         if data.crisis.id != env.subject:

@@ -54,6 +54,7 @@ class EventType(StrEnum):
     ACTION_REPORTED = "action.reported"
     CLOCK_OVERDUE = "clock.overdue"
     DISPUTE_RESOLVED = "dispute.resolved"
+    AUDIT_READS = "audit.reads"
 
     @property
     def is_crisis_state(self) -> bool:

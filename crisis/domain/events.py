@@ -8,6 +8,7 @@ from crisis.domain.crisis import ClockChange, CrisisState, Transition
 from crisis.domain.disputes import DisputeResolved
 from crisis.domain.enums import ActionOutcome, Deadline, EventType
 from crisis.domain.indicators import Indicator
+from crisis.domain.reads import AuditReads
 
 
 class CrisisChanged(BaseModel):
@@ -94,4 +95,5 @@ EVENT_DATA: dict[EventType, type[BaseModel]] = {
     EventType.ACTION_REPORTED: ActionReported,
     EventType.CLOCK_OVERDUE: ClockOverdue,
     EventType.DISPUTE_RESOLVED: DisputeResolved,
+    EventType.AUDIT_READS: AuditReads,
 }
