@@ -93,6 +93,9 @@ SUMMARIES: dict[EventType, str] = {
     "indicator's sharer or the hub; addressed to the indicator's audience. `retracted` withdraws the "
     "indicator and asks every provider that acted on it to reinstate the content (action outcome "
     "`reinstated`).",
+    EventType.AUDIT_READS: "One process's read audit for one period: reads of indicators, exports and "
+    "reports counted per organisation, key, crisis and kind, and its stream subscriptions with their "
+    "filters and cursors. Written by the servers (TLP:RED, no recipient: on no stream).",
 }
 
 
