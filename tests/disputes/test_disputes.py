@@ -78,6 +78,10 @@ async def test_a_retraction_reaches_every_recipient_who_answer_reinstated(actors
             [event] = await events(ws, 1)
             assert event["type"] == "dispute.resolved"
             assert event["data"]["outcome"] == "retracted" and event["data"]["indicator_id"] == indicator
+    report = await actors.call("GET", f"/v1/crises/{cid}/report", "coordinator")
+    assert report.status_code == 200, report.text
+    summaries = [e["summary"] for e in report.json()["timeline"]]
+    assert any("dispute on" in line and "retracted" in line for line in summaries), summaries
     shown = await actors.call("GET", f"/v1/crises/{cid}/indicators", "provider")
     assert [i["retracted"] for i in shown.json()["items"]] == [True]
     for role, org in (("provider", None), ("provider", "tubeco")):
