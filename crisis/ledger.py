@@ -196,8 +196,7 @@ class Ledger:
         for _attempt in range(CHAIN_ATTEMPTS):
             if not pending:
                 break
-            linked = self._link(pending)
-            outcomes = await self._publish(linked)
+            linked, outcomes = await self._publish(pending)
             pending = []
             for env, outcome in zip(linked, outcomes, strict=True):
                 verdicts[env.id] = outcome
@@ -216,25 +215,32 @@ class Ledger:
             linked.append(stamped)
         return linked
 
-    async def _publish(self, envelopes: Sequence[Envelope]) -> list[Outcome]:
+    async def _publish(self, envelopes: Sequence[Envelope]) -> tuple[list[Envelope], list[Outcome]]:
+        """The events linked, published, and their verdicts."""
         loop = asyncio.get_running_loop()
-        futures = {env.id: self._waiters.setdefault(env.id, loop.create_future()) for env in envelopes}
+        # No await between linking and the publish call: the bus sends successive calls' records in
+        # call order (KafkaBus under one lock, MemoryBus at once), so writes reach a crisis's partition in
+        # the order they were linked. Should a record still land out of order, the fold refuses what
+        # follows it and the writers link those events again.
+        linked = self._link(envelopes)
+        futures = {env.id: self._waiters.setdefault(env.id, loop.create_future()) for env in linked}
         try:
-            try:
-                await self.bus.publish(envelopes)
-            except PublishError:
-                # Perhaps never in the log: link the next write on what has been folded.
-                for env in envelopes:
-                    if self._tips.get(env.subject) == env.chainhash:
-                        del self._tips[env.subject]
-                raise
+            await self.bus.publish(linked)
+        except PublishError:
+            # Perhaps never in the log: link the next write on what has been folded.
+            for env in linked:
+                self._waiters.pop(env.id, None)
+                if self._tips.get(env.subject) == env.chainhash:
+                    del self._tips[env.subject]
+            raise
+        try:
             async with asyncio.timeout(self._verdict_timeout):
-                return [await futures[env.id] for env in envelopes]
+                return linked, [await futures[env.id] for env in linked]
         except TimeoutError as exc:
             raise PublishUnknown(
-                "Kafka acknowledged the write but its verdict is not known yet", [e.id for e in envelopes]
+                "Kafka acknowledged the write but its verdict is not known yet", [e.id for e in linked]
             ) from exc
         finally:
             # An event that lands later is still folded; only its waiter goes.
-            for env in envelopes:
+            for env in linked:
                 self._waiters.pop(env.id, None)
