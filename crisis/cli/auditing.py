@@ -10,6 +10,7 @@ from crisis.audit.log import records
 from crisis.audit.verify import Record, Verdict, verify
 from crisis.bus.adapters import open_bus
 from crisis.cli import output
+from crisis.cli.errors import CliError
 from crisis.config import Settings
 
 
@@ -35,6 +36,8 @@ def describe(verdict: Verdict) -> list[str]:
 def verify_command(args: argparse.Namespace) -> int:
     output.for_client_command()
     verdict = verify(asyncio.run(_read(Settings())), args.crisis_id)
+    if args.crisis_id and not verdict.crises:
+        raise CliError(f"no event of crisis {args.crisis_id} in the log")
     if args.json:
         print(json.dumps(verdict.as_json(), indent=2))
     else:

@@ -114,6 +114,8 @@ async def test_audit_verify_command_exits_0_on_an_intact_log_and_1_naming_the_br
     monkeypatch.setenv("CRISIS_KAFKA_TOPIC", settings.kafka_topic)
     assert await asyncio.to_thread(main, ["audit", "verify", cid]) == 0
     assert f"{cid}: valid, 6 events" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["audit", "verify", "nope"]) == 1
+    assert "no event of crisis nope in the log" in capsys.readouterr().err
 
     events = [r.envelope for r in await _read(settings) if r.envelope.subject == cid]
     copy, _ = await _tampered(make_settings, _dropped(events))
