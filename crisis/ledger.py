@@ -202,6 +202,8 @@ class Ledger:
                 verdicts[env.id] = outcome
                 if outcome.code == CHAIN_CONFLICT:
                     pending.append(env)
+            if pending:
+                log.info("chain_relinked", events=len(pending), attempt=_attempt + 1)
         return [verdicts[env.id] for env in envelopes]
 
     def _link(self, envelopes: Sequence[Envelope]) -> list[Envelope]:
