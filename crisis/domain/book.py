@@ -245,8 +245,8 @@ class Book:
         if outcome.accepted and env.subject in self.crises:
             record = self.crises[env.subject]
             record.timeline.append(env)
-            if env.chainhash is not None:
-                record.chain_head = env.chainhash
+            # The head is a function of the last accepted event alone, as a store restores it.
+            record.chain_head = env.chainhash or GENESIS
             if env.type.value == ERASED:
                 record.erasures += 1
             if env.type.is_crisis_state:
