@@ -96,6 +96,29 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    # How often each process writes its read audit (`audit.reads`: counts, never one event per read).
+    audit_reads_interval_s: float = Field(default=60.0, gt=0)
+
+    # Domains whose URLs a share holds back until the sharer confirms (`confirm_warnings`): news and
+    # research sites report on attacks and are rarely the content to remove. Subdomains match too.
+    warning_domains: list[str] = Field(
+        default_factory=lambda: [
+            "apnews.com",
+            "reuters.com",
+            "bbc.co.uk",
+            "bbc.com",
+            "theguardian.com",
+            "nytimes.com",
+            "lemonde.fr",
+            "spiegel.de",
+            "wikipedia.org",
+            "archive.org",
+            "arxiv.org",
+            "bellingcat.com",
+            "gnet-research.org",
+        ]
+    )
+
     # Webhooks (docs/webhooks.md): endpoints and deliveries live in this SQLite file (secrets included, 0600).
     webhooks_file: Path = Path(".crisis/webhooks.db")
     # Whether this process sends deliveries: run one deliverer per deployment. Unset, a process that runs

@@ -89,6 +89,13 @@ SUMMARIES: dict[EventType, str] = {
     "its receipt and action deadlines.",
     EventType.CLOCK_OVERDUE: "An expected provider let a receipt or action deadline pass for one indicator; "
     "written once, for coordinators and that provider; its late answer withdraws it.",
+    EventType.DISPUTE_RESOLVED: "A dispute (opened by a provider's `disagree`) confirmed or retracted by the "
+    "indicator's sharer or the hub; addressed to the indicator's audience. `retracted` withdraws the "
+    "indicator and asks every provider that acted on it to reinstate the content (action outcome "
+    "`reinstated`).",
+    EventType.AUDIT_READS: "One process's read audit for one period: reads of indicators, exports and "
+    "reports counted per organisation, key, crisis and kind, and its stream subscriptions with their "
+    "filters and cursors. Written by the servers (TLP:RED, no recipient: on no stream).",
 }
 
 
@@ -98,7 +105,8 @@ def _string(description: str, **more: Any) -> dict[str, Any]:
 
 def kafka_headers(event_type: EventType) -> dict[str, Any]:
     """The CloudEvents Kafka binary binding: each attribute a `ce_` header (UTF-8), `content-type` for
-    `datacontenttype`. Headers absent from older records: `ce_dataschema`, `ce_role`, `ce_idempotency`."""
+    `datacontenttype`. Headers absent from older records: `ce_dataschema`, `ce_role`, `ce_idempotency`,
+    `ce_chainprev`, `ce_chainhash`."""
     props = {
         "ce_specversion": {"const": "1.0"},
         "ce_id": _string("Event id; the same id twice is one event (a retried write)."),
@@ -113,6 +121,14 @@ def kafka_headers(event_type: EventType) -> dict[str, Any]:
         "ce_tlprecipients": {k: v for k, v in RECIPIENTS.items() if k != "title"},
         "ce_role": {"enum": [r.value for r in Role], "description": "The writing key's role."},
         "ce_idempotency": _string("`<scope>.<digest>` of a write sent with an Idempotency-Key."),
+        "ce_chainprev": _string(
+            "The `chainhash` of the previous event of the crisis's hash chain (64 zeros for its first).",
+            pattern="^[0-9a-f]{64}$",
+        ),
+        "ce_chainhash": _string(
+            "SHA-256 of the event's canonical JSON as published, itself left out (docs/safeguards.md).",
+            pattern="^[0-9a-f]{64}$",
+        ),
     }
     required = ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject"]
     required += ["content-type", "ce_tlp", "ce_mode"]

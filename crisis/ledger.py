@@ -19,12 +19,17 @@ from typing import Protocol
 
 import structlog
 
-from crisis.bus.base import Bus, Delivered, PublishUnknown, Reader
+from crisis.bus.base import Bus, Delivered, PublishError, PublishUnknown, Reader
+from crisis.domain import chain
 from crisis.domain.book import Book, Outcome
+from crisis.domain.chain import CHAIN_CONFLICT
 from crisis.domain.envelope import Envelope
 from crisis.domain.storage import Storage
 
 log = structlog.get_logger(__name__)
+
+# How many times a write is linked again after other writers got in ahead on the same crisis.
+CHAIN_ATTEMPTS = 16
 
 Listener = Callable[[list[tuple[Delivered, Outcome]]], None]
 
@@ -67,6 +72,10 @@ class Ledger:
         # Where a repeated event id sits in the log (a retried write): never delivered. Rare, so small.
         self.duplicates: set[tuple[int, int]] = set()
         self._waiters: dict[str, asyncio.Future[Outcome]] = {}
+        # Crisis id -> the chainhash of the last event this process linked and has not folded yet: the
+        # next write on that crisis links after it, so concurrent writes in one process form one line
+        # instead of all taking the same head (of which only one can win).
+        self._tips: dict[str, str] = {}
         self._verdict_timeout = verdict_timeout
         self._poll = poll
         self.failed: BaseException | None = None
@@ -134,6 +143,9 @@ class Ledger:
         folded = []
         for item in batch:
             outcome = self.book.apply(item.envelope)
+            env = item.envelope
+            if env.chainhash is not None and self._tips.get(env.subject) == env.chainhash:
+                del self._tips[env.subject]  # folded: the book's head is current again
             self.positions[item.partition] = item.offset + 1
             if outcome.duplicate:
                 self.duplicates.add((item.partition, item.offset))
@@ -163,32 +175,74 @@ class Ledger:
     async def write(self, envelopes: Sequence[Envelope]) -> list[Outcome]:
         """Publish and return each event's verdict. A retried event id returns its first verdict.
 
+        Each event is linked into its crisis's hash chain at the head this process has folded; an event
+        another writer got in ahead of is refused by every fold (`chain_conflict`) and published again,
+        same id, on the new head. A refused event is never reported accepted, and an accepted id is never
+        taken twice (the fold ignores a repeated id).
+
         Raises PublishError when Kafka refused, PublishUnknown when the outcome is not known:
         both carry the event ids, and a retry with the same ids never makes a second event.
         """
-        loop = asyncio.get_running_loop()
-        futures: dict[str, asyncio.Future[Outcome]] = {}
-        fresh = []
+        verdicts: dict[str, Outcome] = {}
+        pending = []
         for env in envelopes:
             # A reused Idempotency-Key is refused before publishing: the first request's fingerprint is
             # in the folded log, whichever process took it.
             known = self.book.reused_key(env) or self.book.outcomes.get(env.id)
             if known is not None:
-                futures[env.id] = loop.create_future()
-                futures[env.id].set_result(known)
-                continue
-            futures[env.id] = self._waiters.setdefault(env.id, loop.create_future())
-            fresh.append(env)
+                verdicts[env.id] = known
+            else:
+                pending.append(env)
+        for _attempt in range(CHAIN_ATTEMPTS):
+            if not pending:
+                break
+            linked, outcomes = await self._publish(pending)
+            pending = []
+            for env, outcome in zip(linked, outcomes, strict=True):
+                verdicts[env.id] = outcome
+                if outcome.code == CHAIN_CONFLICT:
+                    pending.append(env)
+            if pending:
+                log.info("chain_relinked", events=len(pending), attempt=_attempt + 1)
+        return [verdicts[env.id] for env in envelopes]
+
+    def _link(self, envelopes: Sequence[Envelope]) -> list[Envelope]:
+        """The events stamped into their crises' chains, in order, from the heads folded so far."""
+        linked = []
+        for env in envelopes:
+            head = self._tips.get(env.subject) or self.book.chain_head(env.subject)
+            stamped = chain.stamp(env, head)
+            assert stamped.chainhash is not None
+            self._tips[env.subject] = stamped.chainhash
+            linked.append(stamped)
+        return linked
+
+    async def _publish(self, envelopes: Sequence[Envelope]) -> tuple[list[Envelope], list[Outcome]]:
+        """The events linked, published, and their verdicts."""
+        loop = asyncio.get_running_loop()
+        # No await between linking and the publish call: the bus sends successive calls' records in
+        # call order (KafkaBus under one lock, MemoryBus at once), so writes reach a crisis's partition in
+        # the order they were linked. Should a record still land out of order, the fold refuses what
+        # follows it and the writers link those events again.
+        linked = self._link(envelopes)
+        futures = {env.id: self._waiters.setdefault(env.id, loop.create_future()) for env in linked}
         try:
-            if fresh:
-                await self.bus.publish(fresh)
+            await self.bus.publish(linked)
+        except PublishError:
+            # Perhaps never in the log: link the next write on what has been folded.
+            for env in linked:
+                self._waiters.pop(env.id, None)
+                if self._tips.get(env.subject) == env.chainhash:
+                    del self._tips[env.subject]
+            raise
+        try:
             async with asyncio.timeout(self._verdict_timeout):
-                return [await futures[env.id] for env in envelopes]
+                return linked, [await futures[env.id] for env in linked]
         except TimeoutError as exc:
             raise PublishUnknown(
-                "Kafka acknowledged the write but its verdict is not known yet", [e.id for e in envelopes]
+                "Kafka acknowledged the write but its verdict is not known yet", [e.id for e in linked]
             ) from exc
         finally:
             # An event that lands later is still folded; only its waiter goes.
-            for env in fresh:
+            for env in linked:
                 self._waiters.pop(env.id, None)

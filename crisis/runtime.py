@@ -15,6 +15,7 @@ import uvicorn
 from crisis.api.app import create_app
 from crisis.api.problems import BodyLimit
 from crisis.api.transport import deadlines
+from crisis.audit.reads import ReadAudit, reads_running
 from crisis.bus.adapters import open_bus
 from crisis.clock.ticker import Clock
 from crisis.config import Settings
@@ -89,9 +90,11 @@ def _open_store(settings: Settings) -> SqliteStorage | None:
 
 
 @asynccontextmanager
-async def api_running(settings: Settings, ledger: Ledger, keys: KeyStore) -> AsyncIterator[str]:
+async def api_running(
+    settings: Settings, ledger: Ledger, keys: KeyStore, reads: ReadAudit | None = None
+) -> AsyncIterator[str]:
     """uvicorn serving the API on settings.api_host:api_port (0 = a free port); yields its URL."""
-    app = BodyLimit(create_app(settings, ledger, keys), settings.max_body_bytes)
+    app = BodyLimit(create_app(settings, ledger, keys, reads), settings.max_body_bytes)
     config = uvicorn.Config(
         app,
         host=settings.api_host,
@@ -149,14 +152,18 @@ async def stack(settings: Settings, *, api: bool = True, gateway: bool = True) -
         )
         ledger = await parts.enter_async_context(ledger_running(bus, settings, listeners=listeners))
         running = Running(settings, bus, ledger, keys)
+        # Left after the servers stop, so its last write holds every read they served.
+        reads = await parts.enter_async_context(
+            reads_running(ledger, ReadAudit(), settings.audit_reads_interval_s)
+        )
         if api:
-            running.api_url = await parts.enter_async_context(api_running(settings, ledger, keys))
+            running.api_url = await parts.enter_async_context(api_running(settings, ledger, keys, reads))
             # Every API process runs the clock: the fold keeps each overdue event once.
             await parts.enter_async_context(clock_running(ledger))
         if gateway:
             from crisis.gateway.server import Gateway
 
-            gw = await parts.enter_async_context(Gateway(settings, ledger, keys, bus))
+            gw = await parts.enter_async_context(Gateway(settings, ledger, keys, bus, reads))
             scheme = "wss" if settings.gateway_tls_cert_file is not None else "ws"
             running.ws_url = f"{scheme}://{settings.gateway_host}:{gw.port}/v1/stream"
         yield running

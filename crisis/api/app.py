@@ -18,6 +18,7 @@ from crisis.api.routes import (
     actions,
     console,
     crises,
+    disputes,
     docs,
     exports,
     imports,
@@ -25,8 +26,10 @@ from crisis.api.routes import (
     ops,
     report,
     taxii,
+    transparency,
     webhooks,
 )
+from crisis.audit.reads import ReadAudit, api_read
 from crisis.config import Settings
 from crisis.keys import KeyStore
 from crisis.ledger import Ledger
@@ -35,7 +38,7 @@ from crisis.orgs import OrgRegistry
 log = structlog.get_logger(__name__)
 
 
-def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
+def create_app(settings: Settings, ledger: Ledger, keys: KeyStore, reads: ReadAudit | None = None) -> FastAPI:
     """The ledger's lifetime (its reader loop) belongs to the caller: the app only reads it."""
 
     @asynccontextmanager
@@ -62,6 +65,7 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
     app.state.orgs = OrgRegistry(settings.orgs_file)
     app.state.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.metrics = metrics = ApiMetrics(ledger, settings.webhooks_file)
+    app.state.reads = audit = reads if reads is not None else ReadAudit()
     problems.install(app)
     problems.document(app)
     openapi.document(app)
@@ -69,6 +73,8 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
     app.include_router(indicators.router)
     app.include_router(imports.router)
     app.include_router(actions.router)
+    app.include_router(disputes.router)
+    app.include_router(transparency.router)
     app.include_router(report.router)
     app.include_router(exports.router)
     app.include_router(taxii.router)
@@ -93,9 +99,21 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
             else:
                 response = await call_next(request)
             status = response.status_code
+            if request.method == "GET" and status < 300:
+                _count_read(audit, request)
         finally:
             metrics.answered(request, status, time.perf_counter() - start)
         response.headers["X-Request-Id"] = request_id
         return response
 
     return app
+
+
+def _count_read(reads: ReadAudit, request: Request) -> None:
+    """A successful read of indicators, an export or a report, counted for the read audit."""
+    kind = api_read(getattr(request.scope.get("route"), "path", ""))
+    key_id = getattr(request.state, "key_id", None)
+    if kind is not None and key_id is not None:
+        params = request.scope.get("path_params", {})
+        crisis_id = str(params.get("crisis_id") or params.get("collection_id") or "")
+        reads.count(request.state.org, key_id, crisis_id, kind)

@@ -67,6 +67,7 @@ async def get_principal(
         raise Problem(401, "the API key is unknown, expired or revoked", code="unauthenticated")
     structlog.contextvars.bind_contextvars(org=principal.org, key_id=principal.key_id)
     request.state.org = principal.org  # for the access line, written outside this dependency's context
+    request.state.key_id = principal.key_id  # for the read audit, likewise
     wait = limiter.take(principal.key_id)
     if wait > 0:
         raise Problem(

@@ -33,6 +33,7 @@ STATUS = {
     "recipients_outside_crisis": 422,
     "unknown_org": 422,
     "idempotency_key_reused": 422,
+    "warning_listed": 422,
 }
 
 

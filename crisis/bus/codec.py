@@ -55,6 +55,9 @@ class _Outgoing:
             attributes["role"] = str(env.role)
         if env.idempotency is not None:
             attributes["idempotency"] = env.idempotency
+        if env.chainhash is not None:
+            attributes["chainprev"] = env.chainprev
+            attributes["chainhash"] = env.chainhash
         return attributes
 
     def get_extension(self, name: str) -> Any:

@@ -46,6 +46,9 @@ class KafkaBus:
         self._cluster_id = ""
         self._echo = Echo()
         self._journal: Journal | None = None
+        # Records of successive publish calls are sent in call order, never interleaved: a writer that
+        # links events into a hash chain (the ledger) relies on it. Only sending is serialised, not acks.
+        self._sending = asyncio.Lock()
 
     def _common(self) -> dict[str, Any]:
         return connection_options(self._s)
@@ -111,21 +114,22 @@ class KafkaBus:
                 # The partitioner (murmur2 in pure Python) would run per record; a batch is mostly one
                 # crisis, so its partition is computed once per key, with the producer's own partitioner.
                 partitions: dict[bytes, int | None] = {}
-                for env in envelopes:
-                    record = encode(env)
-                    records.append(record)
-                    self._echo.remember(env, record)
-                    if record.key not in partitions:
-                        partitions[record.key] = self._partition_for(record.key)
-                    futures.append(
-                        await self._producer.send(
-                            self.topic,
-                            record.value,
-                            key=record.key,
-                            headers=record.headers,
-                            partition=partitions[record.key],
+                async with self._sending:
+                    for env in envelopes:
+                        record = encode(env)
+                        records.append(record)
+                        self._echo.remember(env, record)
+                        if record.key not in partitions:
+                            partitions[record.key] = self._partition_for(record.key)
+                        futures.append(
+                            await self._producer.send(
+                                self.topic,
+                                record.value,
+                                key=record.key,
+                                headers=record.headers,
+                                partition=partitions[record.key],
+                            )
                         )
-                    )
                 metadata = await asyncio.gather(*futures)
                 if self._journal is not None:
                     await self._make_durable(records, metadata)

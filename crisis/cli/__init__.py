@@ -12,7 +12,19 @@ import os
 import sys
 from collections.abc import Sequence
 
-from crisis.cli import exercise, keys, officer, orgs, output, servers, tail, tools, webhooks
+from crisis.cli import (
+    audit,
+    exercise,
+    keys,
+    officer,
+    orgs,
+    output,
+    servers,
+    tail,
+    tools,
+    transparency,
+    webhooks,
+)
 from crisis.cli.errors import CliError, user_message
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader went away
@@ -23,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
         prog="crisis", description="crisis-bus: real-time coordination for online crisis response."
     )
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (servers, keys, orgs, officer, tail, exercise, tools, webhooks):
+    for module in (servers, keys, orgs, officer, tail, exercise, tools, webhooks, audit, transparency):
         module.register(sub)
     return root
 

@@ -25,7 +25,8 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from crisis.domain import audience, deadlines
+from crisis.domain import audience, deadlines, disputes
+from crisis.domain.chain import CHAIN_CONFLICT, GENESIS
 from crisis.domain.crisis import (
     CrisisState,
     TransitionError,
@@ -35,7 +36,8 @@ from crisis.domain.crisis import (
     may_transition,
 )
 from crisis.domain.deadlines import Answer, Overdue
-from crisis.domain.enums import Deadline, EventType, Mode, Role, Status, Tlp
+from crisis.domain.disputes import Dispute, DisputeResolved
+from crisis.domain.enums import ActionOutcome, Deadline, EventType, Mode, Role, Status, Tlp
 from crisis.domain.envelope import Envelope
 from crisis.domain.events import (
     EVENT_DATA,
@@ -48,6 +50,7 @@ from crisis.domain.events import (
     IndicatorSighted,
 )
 from crisis.domain.principal import Principal
+from crisis.domain.reads import READS_SOURCE, READS_SUBJECT, AuditReads, ReadTotals
 from crisis.domain.storage import (
     Entries,
     Indicators,
@@ -58,6 +61,8 @@ from crisis.domain.storage import (
     Storage,
 )
 
+# The erasure event's type (its rules live with retention): counted here for the transparency report.
+ERASED = "indicator.erased"
 SHARERS = frozenset({Role.COORDINATOR, Role.AUTHORITY, Role.PROVIDER})
 
 
@@ -137,6 +142,12 @@ class CrisisRecord:
     answers: dict[tuple[str, str], Answer] = field(default_factory=dict)
     # (indicator id, provider, deadline) -> the accepted `clock.overdue`, withdrawn by a late answer.
     overdue: dict[tuple[str, str, Deadline], Overdue] = field(default_factory=dict)
+    # The `chainhash` of the last event taken into this crisis's hash chain (crisis.domain.chain).
+    chain_head: str = GENESIS
+    # Dispute id -> the dispute (crisis.domain.disputes): few, so kept here and rebuilt on restore.
+    disputes: dict[str, Dispute] = field(default_factory=dict)
+    # Accepted `indicator.erased` events, for the transparency report (counted as they are folded).
+    erasures: int = 0
 
     def repeat_of(
         self, kind: str, canonical: str, reader: Principal, handling: tuple[Tlp, tuple[str, ...]]
@@ -184,19 +195,30 @@ class Book:
         # events, so a retry is answered from the log even when the state has moved on since.
         self.requests: Requests = self.storage.requests
         self.crises: dict[str, CrisisRecord] = {}
+        # Chain heads of subjects that are no crisis (the read audit); never a reason to refuse.
+        self.loose_heads: dict[str, str] = {}
+        self.reads = ReadTotals()
         for state in self.storage.crisis_states():
             self.crises[state.id] = self._record(state)
 
     def _record(self, state: CrisisState) -> CrisisRecord:
         s = self.storage
         record = CrisisRecord(state, s.timeline(state.id), s.indicators(state.id), s.actions(state.id))
+        if len(record.timeline):
+            record.chain_head = record.timeline[-1].chainhash or GENESIS
         # Restored from a store: who has answered is derived from the stored actions, or the clock would
         # take an answered deadline for a missed one. (Accepted overdue events are not re-derived: the
         # clock writes the same deterministic id again, which the stored verdicts turn away.)
+        disputed = False
         for _env, data in record.actions:
             record.answers.setdefault((data.indicator_id, data.provider_org), Answer()).record(
                 data.outcome, data.at
             )
+            disputed = disputed or data.outcome is ActionOutcome.DISAGREE
+        if disputed:
+            # Disputes open and close in log order: replayed from the timeline, for a disputed crisis only.
+            for env in record.timeline:
+                _replay_dispute(record, env)
         return record
 
     def apply(self, env: Envelope) -> Outcome:
@@ -204,6 +226,10 @@ class Book:
         earlier = self.outcomes.get(env.id)
         if earlier is not None:
             return replace(earlier, duplicate=True)
+        refusal = self._chain_refusal(env)
+        if refusal is not None:
+            # Not recorded: its writer restamps the same event id on the new head and publishes it again.
+            return refusal
         outcome = self.reused_key(env)
         if outcome is None:
             if env.idempotency is not None:
@@ -214,12 +240,35 @@ class Book:
             except Rejected as exc:
                 outcome = rejected(exc.code, exc.message)
         self.outcomes[env.id] = outcome
+        if outcome.accepted and env.subject not in self.crises and env.chainhash is not None:
+            self.loose_heads[env.subject] = env.chainhash
         if outcome.accepted and env.subject in self.crises:
             record = self.crises[env.subject]
             record.timeline.append(env)
+            # The head is a function of the last accepted event alone, as a store restores it.
+            record.chain_head = env.chainhash or GENESIS
+            if env.type.value == ERASED:
+                record.erasures += 1
             if env.type.is_crisis_state:
                 self.storage.save_crisis(record.state)
         return outcome
+
+    def chain_head(self, crisis_id: str) -> str:
+        """Where the next event of this crisis links (the genesis for a crisis not opened yet)."""
+        record = self.crises.get(crisis_id)
+        return record.chain_head if record is not None else self.loose_heads.get(crisis_id, GENESIS)
+
+    def _chain_refusal(self, env: Envelope) -> Outcome | None:
+        """An event linked to anything but its crisis's head lost a race with another writer: refused, so
+        the chain stays one line whatever the processes do. Unchained events (written by hand or before the
+        chain existed) are judged on the other rules; `crisis audit verify` reports them."""
+        if env.chainhash is None or env.chainprev == self.chain_head(env.subject):
+            return None
+        if env.subject not in self.crises and not env.type.is_crisis_state:
+            # No crisis's chain (the read audit, or an event for no crisis, refused anyway): its link is
+            # checked by `crisis audit verify` only, so a process restored without these heads agrees.
+            return None
+        return rejected(CHAIN_CONFLICT, f"another event of crisis {env.subject} was written first; retry")
 
     def reused_key(self, env: Envelope) -> Outcome | None:
         """The verdict for an Idempotency-Key already used with a different request body, else None."""
@@ -241,6 +290,8 @@ class Book:
             return rejected(
                 "malformed", f"{env.type} data does not match its schema: {exc.error_count()} errors"
             )
+        if isinstance(data, AuditReads):
+            return self._audit_reads(env, data)
         record = self.crises.get(env.subject)
         if isinstance(data, CrisisChanged):
             return self._crisis_changed(env, data, record)
@@ -249,6 +300,13 @@ class Book:
         if env.mode is not record.state.mode:
             return rejected("mode_mismatch", f"crisis {env.subject} is a {record.state.mode} crisis")
         return _INDICATOR_RULES[env.type](env, data, record)
+
+    def _audit_reads(self, env: Envelope, data: AuditReads) -> Outcome:
+        # Only the processes write the read audit; a key's write always carries a role stamp.
+        if env.source != READS_SOURCE or env.role is not None or env.subject != READS_SUBJECT:
+            raise Rejected("forbidden", "only the servers write the read audit")
+        self.reads.add(data)
+        return ACCEPTED
 
     def _crisis_changed(self, env: Envelope, data: CrisisChanged, record: CrisisRecord | None) -> Outcome:
         if data.crisis.id != env.subject:
@@ -387,7 +445,15 @@ def _action_reported(env: Envelope, data: object, record: CrisisRecord) -> Outco
     _check_follow_up(env, indicator)
     if not takes_follow_ups(record.state):
         return rejected("crisis_closed", f"crisis {record.state.id} is closed")
+    if data.outcome is ActionOutcome.REINSTATED and not disputes.may_reinstate(
+        disputes.current(record.disputes, data.indicator_id)
+    ):
+        return rejected("conflict", f"indicator {data.indicator_id} was not retracted by a dispute")
     record.actions.append((env, data))
+    if data.outcome is ActionOutcome.DISAGREE:
+        disputes.raised(
+            record.disputes, env.id, data.indicator_id, indicator.data.shared_by, env.author_org, env.time
+        )
     record.answers.setdefault((data.indicator_id, data.provider_org), Answer()).record(data.outcome, data.at)
     deadlines.withdraw(record, data.indicator_id, data.provider_org, env.time)
     return ACCEPTED
@@ -427,6 +493,38 @@ def _clock_overdue(env: Envelope, data: object, record: CrisisRecord) -> Outcome
     return ACCEPTED
 
 
+def _dispute_resolved(env: Envelope, data: object, record: CrisisRecord) -> Outcome:
+    assert isinstance(data, DisputeResolved)
+    dispute = record.disputes.get(data.dispute_id)
+    problem = disputes.refusal(dispute, data.dispute_id, env.role, env.author_org)
+    if problem is not None:
+        raise Rejected(*problem)
+    assert dispute is not None
+    if data.resolved_by != env.author_org or data.indicator_id != dispute.indicator_id:
+        raise Rejected("malformed", "a resolution names its writer's organisation and the disputed indicator")
+    indicator = _readable(env, record, dispute.indicator_id)
+    _check_follow_up(env, indicator)
+    disputes.resolved(dispute, data, env.time)
+    if data.outcome is disputes.Resolution.RETRACTED and not indicator.retracted:
+        indicator.retracted = True
+        record.indicators.put(indicator)
+    return ACCEPTED
+
+
+def _replay_dispute(record: CrisisRecord, env: Envelope) -> None:
+    """One accepted event of a restored crisis, as far as its disputes go."""
+    if env.type is EventType.ACTION_REPORTED and env.data.get("outcome") == ActionOutcome.DISAGREE:
+        action = ActionReported.model_validate(env.data)
+        indicator = record.indicators.get(action.indicator_id)
+        shared_by = indicator.data.shared_by if indicator is not None else ""
+        disputes.raised(record.disputes, env.id, action.indicator_id, shared_by, env.author_org, env.time)
+    elif env.type is EventType.DISPUTE_RESOLVED:
+        resolution = DisputeResolved.model_validate(env.data)
+        dispute = record.disputes.get(resolution.dispute_id)
+        if dispute is not None:
+            disputes.resolved(dispute, resolution, env.time)
+
+
 def _readable(env: Envelope, record: CrisisRecord, indicator_id: str) -> IndicatorRecord:
     """The indicator an event refers to; the same answer whether it does not exist or the writer may not
     read it, so no refusal tells anyone that an indicator outside their audience exists."""
@@ -449,4 +547,5 @@ _INDICATOR_RULES = {
     EventType.ACTION_REPORTED: _action_reported,
     EventType.CRISIS_CLOCK_CHANGED: _crisis_clock_changed,
     EventType.CLOCK_OVERDUE: _clock_overdue,
+    EventType.DISPUTE_RESOLVED: _dispute_resolved,
 }

@@ -53,6 +53,8 @@ class EventType(StrEnum):
     INDICATOR_RETRACTED = "indicator.retracted"
     ACTION_REPORTED = "action.reported"
     CLOCK_OVERDUE = "clock.overdue"
+    DISPUTE_RESOLVED = "dispute.resolved"
+    AUDIT_READS = "audit.reads"
 
     @property
     def is_crisis_state(self) -> bool:
@@ -87,6 +89,8 @@ class ActionOutcome(StrEnum):
     NOT_FOUND = "not_found"
     DISAGREE = "disagree"
     NO_ACTION = "no_action"
+    # The answer to a dispute resolved by retracting the indicator: the provider restored the content.
+    REINSTATED = "reinstated"
 
     @property
     def is_receipt(self) -> bool:

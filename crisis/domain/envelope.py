@@ -78,6 +78,18 @@ class Envelope(BaseModel):
         description="For a write sent with an Idempotency-Key: `<scope>.<digest>`, the scope naming the "
         "(organisation, key) pair and the digest the request. The same key with another request is refused.",
     )
+    chainprev: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="The `chainhash` of the previous event of the same crisis taken into its hash chain "
+        "(64 zeros for a crisis's first event). Stamped by the API; see docs/safeguards.md.",
+    )
+    chainhash: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of this event's canonical JSON as published, `chainhash` itself left out "
+        "(`chainprev` included, so each link covers the whole chain before it).",
+    )
     data: dict[str, Any]
 
     @model_validator(mode="before")

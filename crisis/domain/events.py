@@ -5,8 +5,10 @@ from __future__ import annotations
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from crisis.domain.crisis import ClockChange, CrisisState, Transition
+from crisis.domain.disputes import DisputeResolved
 from crisis.domain.enums import ActionOutcome, Deadline, EventType
 from crisis.domain.indicators import Indicator
+from crisis.domain.reads import AuditReads
 
 
 class CrisisChanged(BaseModel):
@@ -92,4 +94,6 @@ EVENT_DATA: dict[EventType, type[BaseModel]] = {
     EventType.CRISIS_CLOCK_CHANGED: ClockChanged,
     EventType.ACTION_REPORTED: ActionReported,
     EventType.CLOCK_OVERDUE: ClockOverdue,
+    EventType.DISPUTE_RESOLVED: DisputeResolved,
+    EventType.AUDIT_READS: AuditReads,
 }

@@ -22,6 +22,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from crisis.domain.audience import may_read_event
 from crisis.domain.book import CrisisRecord, IndicatorRecord
 from crisis.domain.crisis import ONE_HOUR_S, CrisisState
+from crisis.domain.disputes import DisputeResolved
 from crisis.domain.enums import ActionOutcome, EventType, IndicatorKind, Role, Status
 from crisis.domain.envelope import Envelope
 from crisis.domain.events import ActionReported, ClockChanged, ClockOverdue, CrisisChanged, IndicatorRetracted
@@ -206,6 +207,7 @@ _REFERS = (
     EventType.INDICATOR_RETRACTED,
     EventType.ACTION_REPORTED,
     EventType.CLOCK_OVERDUE,
+    EventType.DISPUTE_RESOLVED,
 )
 
 
@@ -260,6 +262,10 @@ def summarise(env: Envelope, record: CrisisRecord) -> str:
     if env.type is EventType.INDICATOR_RETRACTED:
         retracted = IndicatorRetracted.model_validate(data)
         return f"{retracted.indicator_id} retracted" + (f": {retracted.reason}" if retracted.reason else "")
+    if env.type is EventType.DISPUTE_RESOLVED:
+        resolved = DisputeResolved.model_validate(data)
+        text = f"{resolved.resolved_by}: dispute on {resolved.indicator_id} {resolved.outcome}"
+        return text + (f": {resolved.reason}" if resolved.reason else "")
     action = ActionReported.model_validate(data)
     return f"{action.provider_org}: {action.outcome} for {action.indicator_id}"
 

@@ -32,7 +32,12 @@ from crisis.gateway.recent import Item, Recent
 
 log = structlog.get_logger(__name__)
 
-_INDICATOR_REFS = (EventType.INDICATOR_RETRACTED, EventType.ACTION_REPORTED, EventType.CLOCK_OVERDUE)
+_INDICATOR_REFS = (
+    EventType.INDICATOR_RETRACTED,
+    EventType.ACTION_REPORTED,
+    EventType.CLOCK_OVERDUE,
+    EventType.DISPUTE_RESOLVED,
+)
 
 
 class Transport(Protocol):

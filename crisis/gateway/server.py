@@ -30,6 +30,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Origin, Subprotocol
 
+from crisis.audit.reads import ReadAudit
 from crisis.bus.base import Bus, Topology
 from crisis.config import Settings
 from crisis.domain.envelope import utcnow
@@ -95,8 +96,12 @@ class Peer(Protocol):
 
 
 class Gateway:
-    def __init__(self, settings: Settings, ledger: Ledger, keys: KeyStore, bus: Bus) -> None:
+    def __init__(
+        self, settings: Settings, ledger: Ledger, keys: KeyStore, bus: Bus, reads: ReadAudit | None = None
+    ) -> None:
         self.settings = settings
+        # Subscriptions are recorded for the read audit (crisis.audit.reads); its owner writes it.
+        self.reads = reads if reads is not None else ReadAudit()
         self.ledger = ledger
         self.keys = keys
         self.bus = bus
@@ -356,10 +361,15 @@ class Gateway:
         finally:
             await _cancel(task)
             self.fanout.detach(sub)
+            self.reads.unsubscribed(sub)
             log.info("stream_closed", code=conn.close_code)
 
     def _start(self, conn: Peer, sub: Subscriber, subscription: Subscription) -> asyncio.Task[None] | None:
         """A fresh subscription starts here and now; a resume runs its catch-up in a task."""
+        p = sub.principal
+        self.reads.subscribed(
+            sub, p.org, p.key_id, subscription.filter.to_json(), subscription.cursor_text, lambda: sub.cursor
+        )
         if subscription.cursor is None and not subscription.backfill:
             self.fanout.attach(sub)
             first = [protocol.subscribed(sub.filter, sub.cursor, sub.principal)]

@@ -265,6 +265,7 @@ class Sse:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             gw.fanout.detach(sub)
+            gw.reads.unsubscribed(sub)
             self.streams.discard(stream)
             gw.release(principal)
 

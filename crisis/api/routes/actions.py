@@ -38,7 +38,7 @@ class ActionList(BaseModel):
 async def report_action(
     crisis_id: str, body: ActionCreate, ledger: LedgerDep, metrics: MetricsDep, write: WriteDep
 ) -> ActionPublic:
-    """Report `received`, `removed`, `blocked`, `not_found`, `disagree` or `no_action`; providers only."""
+    """Report `received`, `removed`, `blocked`, `not_found`, `disagree`, `no_action` or `reinstated`."""
     with refusals():
         [env] = replay(ledger, write) or [
             commands.report_action(ledger.book, write, crisis_id, body.indicator_id, body.outcome, body.note)

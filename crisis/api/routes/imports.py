@@ -70,6 +70,9 @@ async def import_file(
     kind: Annotated[IndicatorKind | None, Query(description="A hash list's kind (sha256, pdq...)")] = None,
     tlp: Annotated[Tlp | None, Query(description="Default: the file's label, else the crisis's.")] = None,
     tlprecipients: Annotated[list[OrgName] | None, Query(max_length=200)] = None,
+    confirm_warnings: Annotated[
+        bool, Query(description="Share URLs on the warning list (news and research sites) anyway.")
+    ] = False,
 ) -> JSONResponse:
     """Share a file's indicators (STIX 2.1, MISP, hash list, by Content-Type); verdicts per item."""
     with refusals():  # a key that may not share gets that answer, not a verdict on its file
@@ -83,7 +86,8 @@ async def import_file(
         found = read(text, fmt, kind)
     except ValueError as exc:
         raise Problem(422, f"{fmt}: {exc}", code="malformed") from None
-    batch = Batch(crisis_id, found.items, tlp or _label(ledger, crisis_id, found.tlp), tlprecipients)
+    label = tlp or _label(ledger, crisis_id, found.tlp)
+    batch = Batch(crisis_id, found.items, label, tlprecipients, confirm_warnings)
     if not batch.items:
         return JSONResponse(
             {"counts": {"created": 0, "sighting": 0, "rejected": 0}, "items": [], "skipped": found.skipped}

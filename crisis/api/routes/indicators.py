@@ -18,7 +18,7 @@ from crisis.api.metrics import ApiMetrics
 from crisis.api.paging import CursorQuery, LimitQuery, cursors, next_link
 from crisis.api.writes import commit, problem, raise_for, refusals, replay
 from crisis.config import Settings
-from crisis.domain import commands, pages
+from crisis.domain import commands, pages, warning_list
 from crisis.domain.book import SHARERS, IndicatorRecord, Outcome
 from crisis.domain.commands import Write
 from crisis.domain.crisis import OrgName
@@ -47,6 +47,11 @@ class IndicatorBatch(BaseModel):
         description="For RED and AMBER+STRICT: registered organisations within the crisis's audience "
         "(default: the crisis's recipients); the crisis's declarer is always added.",
     )
+    confirm_warnings: bool = Field(
+        default=False,
+        description="Share URLs on the warning list (news and research sites) anyway; without it, such a "
+        "batch is refused (422 `warning_listed`, one error per flagged item) and nothing is shared.",
+    )
 
 
 class ItemProblem(BaseModel):
@@ -63,6 +68,9 @@ class ItemResult(BaseModel):
     sighting_of: str | None = None
     event_id: str | None = None
     error: ItemProblem | None = None
+    warning: str | None = Field(
+        default=None, description="Present on a URL on the warning list, shared with `confirm_warnings`."
+    )
 
 
 class BatchCounts(BaseModel):
@@ -139,7 +147,7 @@ async def share(
     write: WriteDep,
 ) -> JSONResponse:
     """Share a batch: one event per valid item, one Kafka round trip; the answer lists every item in order."""
-    batch = Batch(crisis_id, body.indicators, body.tlp, body.tlprecipients)
+    batch = Batch(crisis_id, body.indicators, body.tlp, body.tlprecipients, body.confirm_warnings)
     return JSONResponse(await share_batch(batch, ledger, metrics, settings, write))
 
 
@@ -149,6 +157,7 @@ class Batch:
     items: list[Any]
     tlp: Tlp | None
     recipients: list[str] | None
+    confirm_warnings: bool = False
 
 
 async def share_batch(
@@ -159,6 +168,14 @@ async def share_batch(
         message = f"{len(batch.items)} indicators; at most {settings.max_batch} per request"
         raise problem("batch_too_large", message)
     valid, errors = check_items(batch.items)
+    flagged = warning_list.flagged(valid, settings.warning_domains)
+    if flagged and not batch.confirm_warnings:
+        raise problem(
+            "warning_listed",
+            "URLs on the warning list (news and research sites): check them, then send the batch again "
+            "with confirm_warnings: true to share them anyway",
+            errors=[{"field": f"indicators.{i}.value", "message": m} for i, m in sorted(flagged.items())],
+        )
     with refusals():
         envelopes = replay(ledger, write) or commands.share(
             ledger.book, write, batch.crisis_id, valid, batch.tlp, batch.recipients
@@ -166,6 +183,9 @@ async def share_batch(
     outcomes = await commit(ledger, metrics, envelopes) if envelopes else []
     results = [_rejected(item) for item in errors]
     results += [_result(i, env, o) for (i, _), env, o in zip(valid, envelopes, outcomes, strict=True)]
+    for r in results:
+        if r["index"] in flagged and r["status"] != "rejected":
+            r["warning"] = flagged[r["index"]]
     results.sort(key=itemgetter("index"))
     counts = {"created": 0, "sighting": 0, "rejected": 0}
     for r in results:

@@ -1,0 +1,1 @@
+"""Proof about the log: its hash chains verified, its reads counted."""
