@@ -89,6 +89,11 @@ SUMMARIES: dict[EventType, str] = {
     "its receipt and action deadlines.",
     EventType.CLOCK_OVERDUE: "An expected provider let a receipt or action deadline pass for one indicator; "
     "written once, for coordinators and that provider; its late answer withdraws it.",
+    EventType.INDICATOR_ERASED: "A coordinator erased one indicator's value, context and notes (its key is "
+    "destroyed): every event about it now reads `erased: true` with those fields null or empty.",
+    EventType.CRISIS_ERASED: "A coordinator erased the crisis's free text (summary and reasons).",
+    EventType.CRISIS_RETENTION_EXPIRED: "The crisis's retention after closure ended: every key of the crisis "
+    "is destroyed; counts, kinds, times and outcomes remain. Written once, by the clock.",
 }
 
 

@@ -46,15 +46,32 @@ class LocalStore(Storage, Protocol):
     def reset(self, log_id: str) -> None: ...
 
 
+class Sealer(Protocol):
+    """What is applied to events before they are published (crisis.crypto.sealed.SealedBus)."""
+
+    async def seal(self, envelopes: Sequence[Envelope]) -> list[Envelope]: ...
+
+    async def settled(self) -> None:
+        """Wait until what accepted erasures destroy is destroyed for good."""
+        ...
+
+
 class _Rebuild(Exception):
     """The store is ahead of the log: start again from the beginning."""
 
 
 class Ledger:
     def __init__(
-        self, bus: Bus, *, verdict_timeout: float = 8.0, poll: float = 0.5, store: LocalStore | None = None
+        self,
+        bus: Bus,
+        *,
+        verdict_timeout: float = 8.0,
+        poll: float = 0.5,
+        store: LocalStore | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
         self.bus = bus
+        self.sealer = sealer
         self.store = store
         self.book = Book(store)
         self._log_id = ""
@@ -181,9 +198,13 @@ class Ledger:
             fresh.append(env)
         try:
             if fresh:
-                await self.bus.publish(fresh)
+                # Sealed here, once: what is published is never changed again (erasure destroys keys).
+                await self.bus.publish(await self.sealer.seal(fresh) if self.sealer else fresh)
             async with asyncio.timeout(self._verdict_timeout):
-                return [await futures[env.id] for env in envelopes]
+                outcomes = [await futures[env.id] for env in envelopes]
+            if self.sealer is not None and any(env.type.is_erasure for env in envelopes):
+                await self.sealer.settled()  # an erasure is answered once its keys are gone for good
+            return outcomes
         except TimeoutError as exc:
             raise PublishUnknown(
                 "Kafka acknowledged the write but its verdict is not known yet", [e.id for e in envelopes]

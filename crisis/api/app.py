@@ -19,6 +19,7 @@ from crisis.api.routes import (
     console,
     crises,
     docs,
+    erasures,
     exports,
     imports,
     indicators,
@@ -69,6 +70,7 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore) -> FastAPI:
     app.include_router(indicators.router)
     app.include_router(imports.router)
     app.include_router(actions.router)
+    app.include_router(erasures.router)
     app.include_router(report.router)
     app.include_router(exports.router)
     app.include_router(taxii.router)

@@ -122,6 +122,7 @@ async def get_write(
     orgs: Annotated[OrgRegistry, Depends(get_orgs)],
     keys: Annotated[KeyStore, Depends(get_keys)],
     key: Annotated[str | None, Depends(idempotency_key)],
+    settings: Annotated[Settings, Depends(get_settings)],
 ) -> Write:
     """The writer of this request: its key, the time, retry-stable event ids and the request's fingerprint.
 
@@ -140,6 +141,7 @@ async def get_write(
         idempotency=fingerprint,
         registered=orgs.known,
         providers=partial(provider_orgs, keys, orgs),
+        retention_s=settings.retention_after_close_s,
     )
 
 

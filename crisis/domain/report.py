@@ -206,6 +206,7 @@ _REFERS = (
     EventType.INDICATOR_RETRACTED,
     EventType.ACTION_REPORTED,
     EventType.CLOCK_OVERDUE,
+    EventType.INDICATOR_ERASED,
 )
 
 
@@ -260,6 +261,12 @@ def summarise(env: Envelope, record: CrisisRecord) -> str:
     if env.type is EventType.INDICATOR_RETRACTED:
         retracted = IndicatorRetracted.model_validate(data)
         return f"{retracted.indicator_id} retracted" + (f": {retracted.reason}" if retracted.reason else "")
+    if env.type is EventType.INDICATOR_ERASED:
+        return f"{data['indicator_id']} erased by {data['erased_by']}: {data['reason']}"
+    if env.type is EventType.CRISIS_ERASED:
+        return f"free text erased by {data['erased_by']}: {data['reason']}"
+    if env.type is EventType.CRISIS_RETENTION_EXPIRED:
+        return "retention after closure ended: indicator values and free text destroyed"
     action = ActionReported.model_validate(data)
     return f"{action.provider_org}: {action.outcome} for {action.indicator_id}"
 

@@ -32,7 +32,12 @@ from crisis.gateway.recent import Item, Recent
 
 log = structlog.get_logger(__name__)
 
-_INDICATOR_REFS = (EventType.INDICATOR_RETRACTED, EventType.ACTION_REPORTED, EventType.CLOCK_OVERDUE)
+_INDICATOR_REFS = (
+    EventType.INDICATOR_RETRACTED,
+    EventType.ACTION_REPORTED,
+    EventType.CLOCK_OVERDUE,
+    EventType.INDICATOR_ERASED,
+)
 
 
 class Transport(Protocol):
@@ -241,6 +246,11 @@ class Fanout:
                     self._drop(sub, INTERNAL_ERROR, "gateway error")
 
     def _publish(self, batch: Sequence[tuple[Delivered, Outcome]]) -> None:
+        self._deliver(batch)
+        if any(o.accepted and d.envelope.type.is_erasure for d, o in batch):
+            self.recent.forget()
+
+    def _deliver(self, batch: Sequence[tuple[Delivered, Outcome]]) -> None:
         vector, groups = self.vector, list(self._groups.values())
         touched: list[Group] = []
         for delivered, outcome in batch:
