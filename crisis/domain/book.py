@@ -251,8 +251,8 @@ class Book:
                 data = sensitive.erased_data(
                     EventType.INDICATOR_SHARED, indicator.data.model_dump(mode="json")
                 )
-                indicator.data = IndicatorShared.model_validate(data)
-                record.indicators.put(indicator)
+                # A new record, not the stored one changed: storage finds the old value to unindex.
+                record.indicators.put(replace(indicator, data=IndicatorShared.model_validate(data)))
         if covers(sensitive.crisis_key(record.state.id)):
             record.state = retention.erase_text(record.state)
         if erasure.type is EventType.CRISIS_RETENTION_EXPIRED:
