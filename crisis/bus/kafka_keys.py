@@ -67,7 +67,12 @@ class KafkaKeyring(MemoryKeyring):
         )
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
-            **self._common(), group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+            **self._common(),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            # A missing key holds up the fold that needs it: its fetch must not sit in a long poll.
+            fetch_max_wait_ms=self._s.kafka_fetch_wait_ms,
         )
         await self._consumer.start()
         self._consumer.assign([self._tp])
