@@ -18,8 +18,9 @@ from typing import Any, Final
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from crisis.bus.base import PublishError
 from crisis.config import Settings
 from crisis.crypto.keyring import Covers, MemoryKeyring
 from crisis.crypto.seal import new_key
@@ -113,12 +114,20 @@ class KafkaKeyring(MemoryKeyring):
                         self.keys.pop(kid, None)
 
     async def _send(self, items: dict[str, bytes | None]) -> None:
+        """Write keys (None: a tombstone), acknowledged by every in-sync replica, or raise PublishError."""
         assert self._producer is not None
-        futures = []
-        for kid, key in items.items():
-            value = base64.b64encode(key) if key is not None else None
-            futures.append(await self._producer.send(self.topic, value, key=kid.encode(), partition=0))
-        await asyncio.gather(*futures)
+        try:
+            async with asyncio.timeout(self._s.publish_timeout_s):
+                futures = []
+                for kid, key in items.items():
+                    value = base64.b64encode(key) if key is not None else None
+                    futures.append(
+                        await self._producer.send(self.topic, value, key=kid.encode(), partition=0)
+                    )
+                await asyncio.gather(*futures)
+        except (KafkaError, TimeoutError) as exc:
+            # Before the events that need them are published: those are not written either.
+            raise PublishError(f"the data keys could not be written: {type(exc).__name__}") from exc
 
     async def create(self, kids: Collection[str]) -> None:
         made = {kid: new_key() for kid in kids if kid not in self.keys}

@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Protocol
 
+from crisis.bus.base import PublishError
 from crisis.crypto.seal import new_key
 
 Covers = Callable[[str], bool]
@@ -132,7 +133,10 @@ class FileKeyring(MemoryKeyring):
     async def create(self, kids: Collection[str]) -> None:
         if all(kid in self.keys for kid in kids):
             return
-        await asyncio.to_thread(self._create, kids)
+        try:
+            await asyncio.to_thread(self._create, kids)
+        except OSError as exc:
+            raise PublishError(f"the data keys could not be written: {exc}") from exc
 
     def _destroy(self, covers: Covers) -> None:
         with self._locked():

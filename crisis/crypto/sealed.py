@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import structlog
 
-from crisis.bus.base import Bus, Delivered, Position, Reader, Topology
+from crisis.bus.base import Bus, Delivered, Position, PublishError, Reader, Topology
 from crisis.crypto.keyring import Keyring
 from crisis.crypto.seal import SealError, seal, sealed_kid, unseal
 from crisis.domain import sensitive
@@ -38,7 +38,11 @@ class SealedBus:
         """The events as they will be published; a new crisis's or indicator's key is stored first."""
         wanted = {kid for env in envelopes if sensitive.creates_key(env) and (kid := sensitive.key_id(env))}
         if wanted:
-            await self.keyring.create(wanted)
+            try:
+                await self.keyring.create(wanted)
+            except PublishError as exc:
+                # No key, no event: nothing of this write is in the log.
+                raise PublishError(str(exc), [env.id for env in envelopes]) from exc
         out = []
         for env in envelopes:
             kid = sensitive.key_id(env)
