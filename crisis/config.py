@@ -43,9 +43,9 @@ class Settings(BaseSettings):
     retention_after_close_s: int = Field(default=30 * 24 * 3600, ge=1, le=10 * 366 * 24 * 3600)
     # How often an API process looks for closed crises whose retention has ended.
     retention_tick_s: float = Field(default=5.0, gt=0, le=3600)
-    # The embedded mode's data keys (never in the journal): a file rewritten whole on every change.
-    # Unset: data-keys.json in CRISIS_KAFKA_JOURNAL_DIR. On Apache Kafka the keys live on `<topic>.keys`.
-    data_keys_file: Path | None = None
+    # The embedded mode's data keys (never in the journal): a directory of files, each written whole.
+    # Unset: data-keys/ in CRISIS_KAFKA_JOURNAL_DIR. On Apache Kafka the keys live on `<topic>.keys`.
+    data_keys_dir: Path | None = None
 
     keys_file: Path = Path(".crisis/keys.json")
     # The registry of organisations (`crisis orgs`); none until the file exists.

@@ -1,4 +1,4 @@
-"""The keyring the bus calls for: memory for `memory://`, a file beside the embedded log, a Kafka topic."""
+"""The keyring the bus calls for: memory for `memory://`, files beside the embedded log, a Kafka topic."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from crisis.config import Settings
 from crisis.crypto.keyring import FileKeyring, Keyring, MemoryKeyring
 
-DATA_KEYS_FILE = "data-keys.json"
+DATA_KEYS_DIR = "data-keys"
 
 
 @asynccontextmanager
@@ -18,10 +18,10 @@ async def open_keyring(settings: Settings) -> AsyncIterator[Keyring]:
     url = settings.bus_target
     if url.startswith("memory://"):
         yield MemoryKeyring()
-    elif settings.data_keys_file is not None:
-        yield FileKeyring(settings.data_keys_file)
+    elif settings.data_keys_dir is not None:
+        yield FileKeyring(settings.data_keys_dir)
     elif settings.kafka_journal_dir is not None:
-        yield FileKeyring(settings.kafka_journal_dir / DATA_KEYS_FILE)
+        yield FileKeyring(settings.kafka_journal_dir / DATA_KEYS_DIR)
     else:
         # Imported here so that the memory and embedded modes run without it.
         from crisis.bus.kafka_keys import KafkaKeyring

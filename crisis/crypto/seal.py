@@ -49,7 +49,7 @@ def seal(env: Envelope, key: bytes | None) -> Envelope:
     if key is None:
         return sensitive.erased(env)
     paths = sensitive.FIELDS[env.type]
-    data: dict[str, Any] = json.loads(json.dumps(env.data))
+    data: dict[str, Any] = dict(env.data)  # drop() copies the nested dicts it changes
     fields = {}
     for path in paths:
         if sensitive.has(data, path):
@@ -83,7 +83,6 @@ def unseal(env: Envelope, key: bytes | None) -> Envelope:
     except InvalidTag as exc:
         raise SealError(f"event {env.id}: its sealed fields do not open (altered or moved)") from exc
     data = {k: v for k, v in env.data.items() if k != "sealed"}
-    data = json.loads(json.dumps(data))
     for name, value in json.loads(plain).items():
         sensitive.put(data, tuple(name.split("/")), value)
     return env.model_copy(update={"data": data})

@@ -244,10 +244,15 @@ class Book:
         for i, (env, _) in enumerate(record.actions):
             if (after := erase(env)) is not None:
                 record.actions[i] = (after, ActionReported.model_validate(after.data))
-        for indicator in list(record.indicators.values()):
-            if not indicator.data.erased and covers(
-                sensitive.indicator_key(record.state.id, indicator.data.indicator_id)
-            ):
+        if erasure.type is EventType.INDICATOR_ERASED:
+            one = record.indicators.get(str(erasure.data.get("indicator_id")))
+            indicators = [one] if one is not None else []
+        elif erasure.type is EventType.CRISIS_RETENTION_EXPIRED:
+            indicators = list(record.indicators.values())
+        else:
+            indicators = []
+        for indicator in indicators:
+            if not indicator.data.erased:
                 data = sensitive.erased_data(
                     EventType.INDICATOR_SHARED, indicator.data.model_dump(mode="json")
                 )

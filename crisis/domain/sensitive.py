@@ -12,7 +12,6 @@ erased value reads as.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -93,30 +92,37 @@ def get(data: dict[str, Any], path: Path) -> Any:
 
 
 def put(data: dict[str, Any], path: Path, value: Any) -> None:
+    """Set the field at `path`, copying the dicts on the way: `data` is a copy, the nested ones are not."""
     node = data
     for part in path[:-1]:
-        node = node.setdefault(part, {})
+        child = node.get(part)
+        node[part] = child = dict(child) if isinstance(child, dict) else {}
+        node = child
     node[path[-1]] = value
 
 
 def drop(data: dict[str, Any], path: Path) -> None:
-    node: Any = data
+    """Remove the field at `path`, copying the dicts on the way (as `put`)."""
+    node = data
     for part in path[:-1]:
-        node = node.get(part) if isinstance(node, dict) else None
-    if isinstance(node, dict):
-        node.pop(path[-1], None)
+        child = node.get(part)
+        if not isinstance(child, dict):
+            return
+        node[part] = child = dict(child)
+        node = child
+    node.pop(path[-1], None)
 
 
 def erased_data(type: EventType, data: dict[str, Any]) -> dict[str, Any]:
     """`data` with every sensitive field of `type` set to its erased value, and marked erased."""
-    out = copy.deepcopy(data)
+    out = dict(data)
     out.pop("sealed", None)
     for path in FIELDS.get(type, ()):
         put(out, path, _MARKERS[path[-1]](out))
     if type in FIELDS:
         out["erased"] = True
         if isinstance(out.get("crisis"), dict):
-            out["crisis"]["erased"] = True
+            put(out, ("crisis", "erased"), True)
     return out
 
 

@@ -11,35 +11,39 @@ from crisis.config import Settings
 from crisis.crypto.keyring import FileKeyring, MemoryKeyring
 
 
-def _on_disk(path: Path) -> bytes:
-    return path.read_bytes() if path.exists() else b""
+def _on_disk(directory: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in directory.iterdir())
 
 
 async def test_a_file_keyring_keeps_keys_for_every_process_and_destroys_them_by_rewriting(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "data-keys.json"
-    one, two = FileKeyring(path), FileKeyring(path)
+    directory = tmp_path / "data-keys"
+    one, two = FileKeyring(directory), FileKeyring(directory)
     await one.create(["c1", "c1/i1", "c1/i2", "c2"])
+    await one.create(["c1/i3"])  # another batch, another file
     key = one.get("c1/i1")
     assert key is not None and len(key) == 32
     assert two.get("c1/i1") is None
     await two.refresh()
-    assert two.get("c1/i1") == key
+    assert two.get("c1/i1") == key and two.get("c1/i3") is not None
     await one.create(["c1/i1"])  # kept, not replaced
     assert one.get("c1/i1") == key
+    assert len(list(directory.glob("*.keys"))) == 2
 
     await two.destroy(lambda kid: kid == "c1/i1")
     assert two.get("c1/i1") is None
-    assert base64.b64encode(key) not in _on_disk(path)
-    # No other copy beside it: the temporary file is renamed over the old one.
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data-keys.json", "data-keys.json.lock"]
-    restarted = FileKeyring(path)
+    assert base64.b64encode(key) not in _on_disk(directory)
+    # No other copy beside them: temporary files are renamed into place, replaced files are removed.
+    assert {p.suffix for p in directory.iterdir()} == {".keys", ""}
+    restarted = FileKeyring(directory)
     assert restarted.get("c1/i1") is None and restarted.get("c1/i2") is not None
+    await one.refresh()
+    assert one.get("c1/i2") is not None
 
     await one.destroy(lambda kid: kid == "c1" or kid.startswith("c1/"))
-    assert FileKeyring(path).keys.keys() == {"c2"}
-    assert path.stat().st_mode & 0o777 == 0o600
+    assert FileKeyring(directory).keys.keys() == {"c2"}
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in directory.glob("*.keys"))
 
 
 async def test_forget_drops_a_key_from_memory_at_once() -> None:
