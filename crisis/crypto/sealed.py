@@ -26,6 +26,9 @@ log = structlog.get_logger(__name__)
 
 
 class SealedBus:
+    # Events this process sealed and not read back yet (a reader elsewhere, a failed send) age out.
+    SENT_LIMIT = 200_000
+
     def __init__(self, bus: Bus, keyring: Keyring) -> None:
         self.inner = bus
         self.keyring = keyring
@@ -33,6 +36,9 @@ class SealedBus:
         # Keys looked for and not found: a key is made before the first event under it is published,
         # so one missing once an event under it was read is destroyed, for good (no second look).
         self._gone: set[str] = set()
+        # Sealed event id -> (the sealed envelope, the plain one): the bus's own reader hands back the very
+        # object this process published (crisis.bus.kafka.Echo), which need not be opened again.
+        self._sent: dict[str, tuple[Envelope, Envelope]] = {}
 
     async def seal(self, envelopes: Sequence[Envelope]) -> list[Envelope]:
         """The events as they will be published; a new crisis's or indicator's key is stored first."""
@@ -46,14 +52,25 @@ class SealedBus:
         out = []
         for env in envelopes:
             kid = sensitive.key_id(env)
-            out.append(seal(env, self.keyring.get(kid) if kid is not None else None))
+            sealed = seal(env, self.keyring.get(kid) if kid is not None else None)
+            if sealed is not env:
+                self._remember(sealed, env)
+            out.append(sealed)
         return out
+
+    def _remember(self, sealed: Envelope, plain: Envelope) -> None:
+        self._sent[sealed.id] = (sealed, plain)
+        if len(self._sent) > self.SENT_LIMIT:
+            del self._sent[next(iter(self._sent))]
 
     async def open(self, env: Envelope) -> Envelope:
         """The event as readers see it; a key not known here yet is looked for before it reads as gone."""
         kid = sealed_kid(env)
         if kid is None:
             return env
+        sent = self._sent.pop(env.id, None)
+        if sent is not None and sent[0] is env and self.keyring.get(kid) is not None:
+            return sent[1]  # exactly what this process sealed, and its key still lives
         key = self.keyring.get(kid)
         if key is None and kid not in self._gone:
             await self.keyring.refresh()
