@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from collections.abc import Collection
 from typing import Any, Final
 
@@ -53,6 +54,7 @@ class KafkaKeyring(MemoryKeyring):
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._reading = asyncio.Lock()
+        self._tail: asyncio.Task[None] | None = None
 
     def _common(self) -> dict[str, Any]:
         return {
@@ -79,9 +81,38 @@ class KafkaKeyring(MemoryKeyring):
         self._consumer.assign([self._tp])
         await self._consumer.seek_to_beginning(self._tp)
         await self.refresh()
+        self._tail = asyncio.create_task(self._follow(), name="keys-tail")
         return self
 
+    async def _follow(self) -> None:
+        """Read new keys as they come: a key is written before the first event under it, so another
+        process's events usually find their key here already, without a round trip of their own."""
+        assert self._consumer is not None
+        while True:
+            try:
+                async with self._reading:
+                    records = await self._consumer.getmany(self._tp, timeout_ms=self._s.kafka_fetch_wait_ms)
+                    self._apply(records.get(self._tp, []))
+                await asyncio.sleep(0)  # a waiting refresh() gets the lock between fetches
+            except asyncio.CancelledError:
+                raise
+            except KafkaError as exc:
+                log.warning("keys_tail_failed", error=str(exc))
+                await asyncio.sleep(1)
+
+    def _apply(self, records: list[Any]) -> None:
+        for record in records:
+            kid = (record.key or b"").decode()
+            if record.value:
+                self.keys[kid] = base64.b64decode(record.value)
+            else:
+                self.keys.pop(kid, None)
+
     async def __aexit__(self, *exc: object) -> None:
+        if self._tail is not None:
+            self._tail.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tail
         if self._producer is not None:
             await self._producer.stop()
         if self._consumer is not None:
@@ -106,12 +137,7 @@ class KafkaKeyring(MemoryKeyring):
             end = (await self._consumer.end_offsets([self._tp]))[self._tp]
             while await self._consumer.position(self._tp) < end:
                 records = await self._consumer.getmany(self._tp, timeout_ms=500)
-                for record in records.get(self._tp, []):
-                    kid = (record.key or b"").decode()
-                    if record.value:
-                        self.keys[kid] = base64.b64decode(record.value)
-                    else:
-                        self.keys.pop(kid, None)
+                self._apply(records.get(self._tp, []))
 
     async def _send(self, items: dict[str, bytes | None]) -> None:
         """Write keys (None: a tombstone), acknowledged by every in-sync replica, or raise PublishError."""
