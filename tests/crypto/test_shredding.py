@@ -106,10 +106,13 @@ def leaked(blob: bytes, secrets: list[bytes]) -> list[bytes]:
     return [s for s in secrets if s in blob]
 
 
-async def stream_backfill(ws_url: str, key: str, cid: str, events: int) -> list[dict[str, Any]]:
-    """The crisis's history from its start, as the stream replays it."""
+async def stream_backfill(
+    ws_url: str, key: str, cid: str, events: int, cursor: str | None = None
+) -> list[dict[str, Any]]:
+    """The crisis's history from its start as the stream replays it, or what follows `cursor`."""
     seen: list[dict[str, Any]] = []
-    async with client(ws_url, key, crisis=cid, backfill="true") as ws:
+    where = {"cursor": cursor} if cursor else {"backfill": "true"}
+    async with client(ws_url, key, crisis=cid, **where) as ws:
         async with asyncio.timeout(10):
             while len(seen) < events:
                 message = json.loads(await ws.recv())
@@ -189,6 +192,10 @@ async def test_a_coordinator_erases_one_indicator_now_and_only_its_value_goes(
         hub, provider = keys["hub"], keys["vidshare"]
         path = f"/v1/crises/{cid}/erasures"
 
+        # Seen live before the erasure: the gateway keeps these frames for resuming clients.
+        before = await stream_backfill(s.ws_url, hub, cid, events=4)
+        assert URL in json.dumps(before)
+
         refused = await http.post(path, headers=auth(provider), json={"indicator_id": url_id, "reason": "x"})
         assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
         no_reason = await http.post(path, headers=auth(hub), json={"indicator_id": url_id})
@@ -226,8 +233,11 @@ async def test_a_coordinator_erases_one_indicator_now_and_only_its_value_goes(
             "indicator.erased",
         ]
         assert [e["data"].get("erased", False) for e in events[1:4]] == [True, False, True]
+        # A client resuming from before the erasure gets the events erased, not the frames it saw then.
+        resumed = await stream_backfill(s.ws_url, hub, cid, events=4, cursor=before[0]["cursor"])
+        assert [e["id"] for e in resumed] == [e["id"] for e in events[1:]]
         url_secrets = [b"shredme-4f1d", b"shredme-note"]
-        assert leaked(json.dumps([listed, actions, events]).encode(), url_secrets) == []
+        assert leaked(json.dumps([listed, actions, events, resumed]).encode(), url_secrets) == []
 
     # Stopped: the store has committed everything it folded. The hash's key lives, so the store holds it
     # (the search below finds what is there); the erased URL and the note on it are nowhere.
