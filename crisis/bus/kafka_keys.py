@@ -113,10 +113,10 @@ class KafkaKeyring(MemoryKeyring):
             self._tail.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tail
-        if self._producer is not None:
-            await self._producer.stop()
-        if self._consumer is not None:
-            await self._consumer.stop()
+        # Stopped even when the broker is gone: what is left to send or fetch is not needed any more.
+        for client in (self._producer, self._consumer):
+            if client is not None:
+                await _stop(client)
 
     async def _ensure_topic(self) -> None:
         admin = AIOKafkaAdminClient(**self._common())
@@ -165,3 +165,16 @@ class KafkaKeyring(MemoryKeyring):
         kids = {*known, *self.forget(covers)}
         if kids:
             await self._send(dict.fromkeys(kids))
+
+
+async def _stop(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
+    """Stop a client whose broker may be gone. A consumer whose fetch failed that way ends its fetcher
+    with a CancelledError of its own: swallowed, unless this task itself is being cancelled."""
+    try:
+        await client.stop()
+    except KafkaError:
+        pass
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
