@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     # Longest a write may wait for the broker's acknowledgement before the caller hears "unknown outcome".
     publish_timeout_s: float = Field(default=8.0, gt=0)
 
+    # Retention after closure (docs/safeguards-retention.md): seconds after a crisis closes at which its
+    # data keys are destroyed, unless its declaration or a coordinator says otherwise. 30 days.
+    retention_after_close_s: int = Field(default=30 * 24 * 3600, ge=1, le=10 * 366 * 24 * 3600)
+    # How often an API process looks for closed crises whose retention has ended.
+    retention_tick_s: float = Field(default=5.0, gt=0, le=3600)
+    # The embedded mode's data keys (never in the journal): a directory of files, each written whole.
+    # Unset: data-keys/ in CRISIS_KAFKA_JOURNAL_DIR. On Apache Kafka the keys live on `<topic>.keys`.
+    data_keys_dir: Path | None = None
+
     keys_file: Path = Path(".crisis/keys.json")
     # The registry of organisations (`crisis orgs`); none until the file exists.
     orgs_file: Path = Path(".crisis/orgs.json")

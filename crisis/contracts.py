@@ -96,6 +96,11 @@ SUMMARIES: dict[EventType, str] = {
     EventType.AUDIT_READS: "One process's read audit for one period: reads of indicators, exports and "
     "reports counted per organisation, key, crisis and kind, and its stream subscriptions with their "
     "filters and cursors. Written by the servers (TLP:RED, no recipient: on no stream).",
+    EventType.INDICATOR_ERASED: "A coordinator erased one indicator's value, context and notes (its key is "
+    "destroyed): every event about it now reads `erased: true` with those fields null or empty.",
+    EventType.CRISIS_ERASED: "A coordinator erased the crisis's free text (summary and reasons).",
+    EventType.CRISIS_RETENTION_EXPIRED: "The crisis's retention after closure ended: every key of the crisis "
+    "is destroyed; counts, kinds, times and outcomes remain. Written once, by the clock.",
 }
 
 

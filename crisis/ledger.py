@@ -51,15 +51,32 @@ class LocalStore(Storage, Protocol):
     def reset(self, log_id: str) -> None: ...
 
 
+class Sealer(Protocol):
+    """What is applied to events before they are published (crisis.crypto.sealed.SealedBus)."""
+
+    async def seal(self, envelopes: Sequence[Envelope]) -> list[Envelope]: ...
+
+    async def settled(self) -> None:
+        """Wait until what accepted erasures destroy is destroyed for good."""
+        ...
+
+
 class _Rebuild(Exception):
     """The store is ahead of the log: start again from the beginning."""
 
 
 class Ledger:
     def __init__(
-        self, bus: Bus, *, verdict_timeout: float = 8.0, poll: float = 0.5, store: LocalStore | None = None
+        self,
+        bus: Bus,
+        *,
+        verdict_timeout: float = 8.0,
+        poll: float = 0.5,
+        store: LocalStore | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
         self.bus = bus
+        self.sealer = sealer
         self.store = store
         self.book = Book(store)
         self._log_id = ""
@@ -193,6 +210,10 @@ class Ledger:
                 verdicts[env.id] = known
             else:
                 pending.append(env)
+        if pending and self.sealer is not None:
+            # Sealed here, once, before linking: the chain covers what is published (ciphertext), and
+            # what is published is never changed again (erasure destroys keys, never records).
+            pending = await self.sealer.seal(pending)
         for _attempt in range(CHAIN_ATTEMPTS):
             if not pending:
                 break
@@ -204,6 +225,8 @@ class Ledger:
                     pending.append(env)
             if pending:
                 log.info("chain_relinked", events=len(pending), attempt=_attempt + 1)
+        if self.sealer is not None and any(env.type.is_erasure for env in envelopes):
+            await self.sealer.settled()  # an erasure is answered once its keys are gone for good
         return [verdicts[env.id] for env in envelopes]
 
     def _link(self, envelopes: Sequence[Envelope]) -> list[Envelope]:

@@ -17,8 +17,11 @@ from crisis.api.problems import BodyLimit
 from crisis.api.transport import deadlines
 from crisis.audit.reads import ReadAudit, reads_running
 from crisis.bus.adapters import open_bus
+from crisis.clock.retention import Retention
 from crisis.clock.ticker import Clock
 from crisis.config import Settings
+from crisis.crypto.adapters import open_keyring
+from crisis.crypto.sealed import SealedBus
 from crisis.keys import KeyStore
 from crisis.ledger import Ledger, Listener
 from crisis.store.sqlite import SqliteStorage, StoreBusy
@@ -53,11 +56,19 @@ async def ledger_running(
     listeners: Sequence[Listener] = (),
 ) -> AsyncIterator[Ledger]:
     """A ledger folding the log in the background; entered once it has caught up (a first fold of a long
-    log into an empty store takes minutes; every batch folded is kept, so a restart continues it)."""
+    log into an empty store takes minutes; every batch folded is kept, so a restart continues it).
+    On a SealedBus it seals what it publishes and destroys the keys of every erasure it folds."""
     store = _open_store(settings)
+    sealer = bus if isinstance(bus, SealedBus) else None
     ledger = Ledger(
-        bus, verdict_timeout=settings.publish_timeout_s, poll=settings.kafka_fetch_wait_ms / 1000, store=store
+        bus,
+        verdict_timeout=settings.publish_timeout_s,
+        poll=settings.kafka_fetch_wait_ms / 1000,
+        store=store,
+        sealer=sealer,
     )
+    if sealer is not None:
+        ledger.listeners.append(sealer.on_folded)
     ledger.listeners.extend(listeners)
     task = asyncio.create_task(ledger.run(), name="ledger")
     try:
@@ -138,6 +149,19 @@ async def clock_running(ledger: Ledger) -> AsyncIterator[Clock]:
 
 
 @asynccontextmanager
+async def retention_running(ledger: Ledger, tick_s: float) -> AsyncIterator[Retention]:
+    """Retention after closure in an API process, ticking in the background."""
+    expiry = Retention(ledger, tick_s=tick_s)
+    task = asyncio.create_task(expiry.run(), name="retention")
+    try:
+        yield expiry
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+@asynccontextmanager
 async def stack(settings: Settings, *, api: bool = True, gateway: bool = True) -> AsyncIterator[Running]:
     """Everything a server process runs, on the bus settings.bus_target names (Kafka or memory)."""
     if not settings.bus_target:
@@ -145,7 +169,9 @@ async def stack(settings: Settings, *, api: bool = True, gateway: bool = True) -
     keys = KeyStore(settings.keys_file)
     deliver = settings.webhook_deliverer if settings.webhook_deliverer is not None else api and gateway
     async with contextlib.AsyncExitStack() as parts:
-        bus = await parts.enter_async_context(open_bus(settings))
+        raw = await parts.enter_async_context(open_bus(settings))
+        # Every reader of the log reads it through the data keys (crisis.crypto).
+        bus = SealedBus(raw, await parts.enter_async_context(open_keyring(settings)))
         # The deliverer listens from the log's first event: what arrived while no deliverer ran is sent.
         listeners = (
             [(await parts.enter_async_context(delivering(settings, keys))).on_folded] if deliver else []
@@ -160,6 +186,7 @@ async def stack(settings: Settings, *, api: bool = True, gateway: bool = True) -
             running.api_url = await parts.enter_async_context(api_running(settings, ledger, keys, reads))
             # Every API process runs the clock: the fold keeps each overdue event once.
             await parts.enter_async_context(clock_running(ledger))
+            await parts.enter_async_context(retention_running(ledger, settings.retention_tick_s))
         if gateway:
             from crisis.gateway.server import Gateway
 

@@ -20,6 +20,7 @@ from crisis.api.routes import (
     crises,
     disputes,
     docs,
+    erasures,
     exports,
     imports,
     indicators,
@@ -75,6 +76,7 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore, reads: ReadAu
     app.include_router(actions.router)
     app.include_router(disputes.router)
     app.include_router(transparency.router)
+    app.include_router(erasures.router)
     app.include_router(report.router)
     app.include_router(exports.router)
     app.include_router(taxii.router)

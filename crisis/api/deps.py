@@ -123,6 +123,7 @@ async def get_write(
     orgs: Annotated[OrgRegistry, Depends(get_orgs)],
     keys: Annotated[KeyStore, Depends(get_keys)],
     key: Annotated[str | None, Depends(idempotency_key)],
+    settings: Annotated[Settings, Depends(get_settings)],
 ) -> Write:
     """The writer of this request: its key, the time, retry-stable event ids and the request's fingerprint.
 
@@ -141,6 +142,7 @@ async def get_write(
         idempotency=fingerprint,
         registered=orgs.known,
         providers=partial(provider_orgs, keys, orgs),
+        retention_s=settings.retention_after_close_s,
     )
 
 

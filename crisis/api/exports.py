@@ -19,7 +19,12 @@ def readable_export(book: Book, reader: Principal, crisis_id: str, now: datetime
     """The crisis as `reader` may read it; DomainError (not found, forbidden) as for any other read."""
     commands.require(reader, SHARERS, "export indicators")
     record = commands.readable_crisis(book, reader, crisis_id)
-    indicators = [r for r in record.indicators.values() if r.readable_by(reader, record.state.mode)]
+    # An erased indicator has no value left to map (no pattern, no hash): it is left out of exports.
+    indicators = [
+        r
+        for r in record.indicators.values()
+        if r.readable_by(reader, record.state.mode) and not r.data.erased
+    ]
     readable = {r.data.indicator_id for r in indicators}
     actions = [
         ProviderAction(env.id, data.indicator_id, data.provider_org, data.outcome, data.at, data.note)

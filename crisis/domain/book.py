@@ -25,7 +25,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from crisis.domain import audience, deadlines, disputes
+from crisis.domain import audience, deadlines, disputes, retention, sensitive
 from crisis.domain.chain import CHAIN_CONFLICT, GENESIS
 from crisis.domain.crisis import (
     CrisisState,
@@ -45,9 +45,11 @@ from crisis.domain.events import (
     ClockChanged,
     ClockOverdue,
     CrisisChanged,
+    IndicatorErased,
     IndicatorRetracted,
     IndicatorShared,
     IndicatorSighted,
+    RetentionExpired,
 )
 from crisis.domain.principal import Principal
 from crisis.domain.reads import READS_SOURCE, READS_SUBJECT, AuditReads, ReadTotals
@@ -135,9 +137,11 @@ class IndicatorRecord:
 class CrisisRecord:
     state: CrisisState
     # What grows with the crisis lives in the Book's storage (crisis.domain.storage); memory by default.
-    timeline: Entries[Envelope] = field(default_factory=list)
+    timeline: Entries[Envelope] = field(default_factory=list[Envelope])
     indicators: Indicators = field(default_factory=MemoryIndicators)
-    actions: Entries[tuple[Envelope, ActionReported]] = field(default_factory=list)
+    actions: Entries[tuple[Envelope, ActionReported]] = field(
+        default_factory=list[tuple[Envelope, ActionReported]]
+    )
     # (indicator id, provider) -> when it first answered; what the deadlines read.
     answers: dict[tuple[str, str], Answer] = field(default_factory=dict)
     # (indicator id, provider, deadline) -> the accepted `clock.overdue`, withdrawn by a late answer.
@@ -251,6 +255,8 @@ class Book:
                 record.erasures += 1
             if env.type.is_crisis_state:
                 self.storage.save_crisis(record.state)
+            if env.type.is_erasure:
+                self._erase(env, record)
         return outcome
 
     def chain_head(self, crisis_id: str) -> str:
@@ -269,6 +275,45 @@ class Book:
             # checked by `crisis audit verify` only, so a process restored without these heads agrees.
             return None
         return rejected(CHAIN_CONFLICT, f"another event of crisis {env.subject} was written first; retry")
+
+    def _erase(self, erasure: Envelope, record: CrisisRecord) -> None:
+        """Drop from the folded state every value the erasure's keys sealed: what the log no longer
+        yields (its keys are destroyed) is not kept here either."""
+        covers = sensitive.erasure_covers(erasure)
+
+        def erase(env: Envelope) -> Envelope | None:
+            kid = sensitive.key_id(env)
+            if kid is None or not covers(kid) or env.data.get("erased") is True:
+                return None
+            return sensitive.erased(env)
+
+        for i, env in enumerate(record.timeline):
+            if (after := erase(env)) is not None:
+                record.timeline[i] = after
+        for i, (env, _) in enumerate(record.actions):
+            if (after := erase(env)) is not None:
+                record.actions[i] = (after, ActionReported.model_validate(after.data))
+        if erasure.type is EventType.INDICATOR_ERASED:
+            one = record.indicators.get(str(erasure.data.get("indicator_id")))
+            indicators = [one] if one is not None else []
+        elif erasure.type is EventType.CRISIS_RETENTION_EXPIRED:
+            indicators = list(record.indicators.values())
+        else:
+            indicators = []
+        for indicator in indicators:
+            if not indicator.data.erased:
+                data = sensitive.erased_data(
+                    EventType.INDICATOR_SHARED, indicator.data.model_dump(mode="json")
+                )
+                # A new record, not the stored one changed: storage finds the old value to unindex.
+                record.indicators.put(replace(indicator, data=IndicatorShared.model_validate(data)))
+        if covers(sensitive.crisis_key(record.state.id)):
+            record.state = retention.erase_text(record.state)
+        if erasure.type is EventType.CRISIS_RETENTION_EXPIRED:
+            record.state = record.state.model_copy(update={"retention_expired_at": erasure.time})
+        self.storage.save_crisis(record.state)
+        self.requests.scrub(record.state.id, erase)
+        self.storage.erased()
 
     def reused_key(self, env: Envelope) -> Outcome | None:
         """The verdict for an Idempotency-Key already used with a different request body, else None."""
@@ -525,6 +570,49 @@ def _replay_dispute(record: CrisisRecord, env: Envelope) -> None:
             disputes.resolved(dispute, resolution, env.time)
 
 
+def _indicator_erased(env: Envelope, data: object, record: CrisisRecord) -> Outcome:
+    assert isinstance(data, IndicatorErased)
+    if data.indicator_id is None:
+        raise Rejected("malformed", "an indicator erasure names the indicator")
+    _check_erasure(env, data)
+    indicator = _readable(env, record, data.indicator_id)
+    _check_follow_up(env, indicator)
+    # A second erasure of the same values is accepted (it destroys nothing more): whether a value reads
+    # as erased depends on when a reader folds it (a replay finds the key gone), never the verdict.
+    return ACCEPTED
+
+
+def _crisis_erased(env: Envelope, data: object, record: CrisisRecord) -> Outcome:
+    assert isinstance(data, IndicatorErased)
+    if data.indicator_id is not None:
+        raise Rejected("malformed", "a crisis erasure names no indicator")
+    _check_erasure(env, data)
+    _check_reader(env, record)
+    _check_crisis_handling(env, record.state)
+    return ACCEPTED
+
+
+def _check_erasure(env: Envelope, data: IndicatorErased) -> None:
+    if env.role is not None and not retention.may_erase(actor_of(env)):
+        raise Rejected("forbidden", f"a {env.role} key may not erase values")
+    if data.erased_by != env.author_org:
+        raise Rejected("forbidden", "an erasure is made by the organisation that writes it")
+
+
+def _retention_expired(env: Envelope, data: object, record: CrisisRecord) -> Outcome:
+    assert isinstance(data, RetentionExpired)
+    # Only the clock of an API process writes these; a key's write always carries a role stamp.
+    if env.source != deadlines.CLOCK_SOURCE or env.role is not None:
+        raise Rejected("forbidden", "only the clock writes retention events")
+    _check_crisis_handling(env, record.state)
+    if record.state.retention_expired_at is not None:
+        return rejected("conflict", f"the retention of crisis {record.state.id} has already ended")
+    due = retention.expires_at(record.state)
+    if due is None or env.time < due:
+        return rejected("not_due", f"the retention of crisis {record.state.id} has not ended")
+    return ACCEPTED
+
+
 def _readable(env: Envelope, record: CrisisRecord, indicator_id: str) -> IndicatorRecord:
     """The indicator an event refers to; the same answer whether it does not exist or the writer may not
     read it, so no refusal tells anyone that an indicator outside their audience exists."""
@@ -548,4 +636,7 @@ _INDICATOR_RULES = {
     EventType.CRISIS_CLOCK_CHANGED: _crisis_clock_changed,
     EventType.CLOCK_OVERDUE: _clock_overdue,
     EventType.DISPUTE_RESOLVED: _dispute_resolved,
+    EventType.INDICATOR_ERASED: _indicator_erased,
+    EventType.CRISIS_ERASED: _crisis_erased,
+    EventType.CRISIS_RETENTION_EXPIRED: _retention_expired,
 }

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from crisis.domain import audience, deadlines
+from crisis.domain import audience, deadlines, retention
 from crisis.domain import crisis as rules
 from crisis.domain.book import SHARERS, Book, CrisisRecord, IndicatorRecord, takes_follow_ups
 from crisis.domain.crisis import (
+    DEFAULT_RETENTION_S,
     ClockRequest,
     CrisisCreate,
     CrisisState,
@@ -55,7 +56,8 @@ class Write:
     `ids(*parts)` gives the id of the event made for `parts`: the same id on every retry with the same
     Idempotency-Key. `idempotency` is the `<scope>.<digest>` stamp of such a request. `registered` says
     whether an organisation is in the registry (everyone, when no registry is configured); `providers`
-    lists the provider organisations a crisis's roster starts with (within its audience).
+    lists the provider organisations a crisis's roster starts with (within its audience);
+    `retention_s` is how long after closure a crisis's values stay readable unless its declaration says.
     """
 
     actor: Principal
@@ -64,6 +66,7 @@ class Write:
     idempotency: str | None = None
     registered: Callable[[str], bool] = _everyone
     providers: Callable[[Mode], Collection[str]] = _no_providers
+    retention_s: int = DEFAULT_RETENTION_S
 
     def envelope(
         self, type: EventType, event_id: str, crisis: CrisisState, handling: Handling, data: dict[str, Any]
@@ -141,7 +144,7 @@ def open_crisis(book: Book, w: Write, req: CrisisCreate) -> Envelope:
         roster = deadlines.default_roster(req.tlp, req.tlprecipients, w.actor.org, w.providers(req.mode))
     else:
         roster = _roster(w, req.tlp, tuple(req.tlprecipients), w.actor.org, req.roster)
-    state, transition = rules.opened(w.ids("crisis"), req, w.actor, w.at, roster)
+    state, transition = rules.opened(w.ids("crisis"), req, w.actor, w.at, roster, w.retention_s)
     data = CrisisChanged(crisis=state, transition=transition, expected_version=0)
     return _crisis_event(w, w.ids("event"), state, data)
 
@@ -301,3 +304,29 @@ def report_action(
     return w.envelope(
         EventType.ACTION_REPORTED, event_id, record.state, handling, data.model_dump(mode="json")
     )
+
+
+# ------------------------------------------------------------------------------------------ erasure
+
+
+def erase(book: Book, w: Write, crisis_id: str, indicator_id: str | None, reason: str) -> Envelope:
+    """`indicator.erased` (one indicator's value, context and notes) or `crisis.erased` (the crisis's free
+    text): a coordinator makes values unrecoverable now, with a reason; its key is destroyed once the
+    event is in the log."""
+    if not retention.may_erase(w.actor):
+        raise DomainError("forbidden", f"a {w.actor.role} key may not erase values (needs coordinator)")
+    record = readable_crisis(book, w.actor, crisis_id)
+    data = {"indicator_id": indicator_id, "erased_by": w.actor.org, "reason": reason}
+    if indicator_id is None:
+        if record.state.erased:
+            raise DomainError("conflict", f"the free text of crisis {crisis_id} is already erased")
+        handling = (record.state.tlp, audience.crisis_recipients(record.state))
+        event_id = w.ids(crisis_id, "erase")
+        return w.envelope(EventType.CRISIS_ERASED, event_id, record.state, handling, data)
+    indicator = readable_indicator(record, w.actor, indicator_id)
+    if indicator.data.erased:
+        raise DomainError("conflict", f"indicator {indicator_id} is already erased")
+    # The erasure reaches exactly the audience of the indicator it erases.
+    handling = (indicator.tlp, indicator.follow_up_recipients)
+    event_id = w.ids(crisis_id, indicator_id, "erase")
+    return w.envelope(EventType.INDICATOR_ERASED, event_id, record.state, handling, data)

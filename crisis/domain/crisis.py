@@ -28,6 +28,9 @@ ONE_HOUR_S = 3600
 # A deadline in whole seconds: one second (for tests and drills) to one week.
 DeadlineSeconds = Annotated[int, Field(ge=1, le=7 * 24 * 3600)]
 MAX_ROSTER = 200
+# How long after its closure a crisis's values stay readable: one second (tests, drills) to ten years.
+RetentionSeconds = Annotated[int, Field(ge=1, le=10 * 366 * 24 * 3600)]
+DEFAULT_RETENTION_S = 30 * 24 * 3600
 
 # Which status may follow which; "activated -> activated" is a level change.
 NEXT: dict[Status, frozenset[Status]] = {
@@ -90,6 +93,15 @@ class CrisisState(BaseModel):
     action_deadline_s: DeadlineSeconds = Field(
         default=ONE_HOUR_S, description="Seconds from an indicator's share within which an outcome is due."
     )
+    retention_after_close_s: RetentionSeconds = Field(
+        default=DEFAULT_RETENTION_S,
+        description="Seconds after closure at which the crisis's keys are destroyed: its indicator values "
+        "and free text become unrecoverable; counts, kinds, times and outcomes remain.",
+    )
+    erased: bool = Field(default=False, description="The crisis's free text (summary, reasons) is erased.")
+    retention_expired_at: AwareDatetime | None = Field(
+        default=None, description="When retention ended and every key of the crisis was destroyed."
+    )
 
 
 class CrisisCreate(BaseModel):
@@ -117,6 +129,10 @@ class CrisisCreate(BaseModel):
     )
     receipt_deadline_s: DeadlineSeconds = ONE_HOUR_S
     action_deadline_s: DeadlineSeconds = ONE_HOUR_S
+    retention_after_close_s: RetentionSeconds | None = Field(
+        default=None,
+        description="Seconds after closure until its values are destroyed; omitted: the default.",
+    )
 
     @field_validator("criteria")
     @classmethod
@@ -157,12 +173,17 @@ class ClockRequest(BaseModel):
     roster: list[OrgName] | None = Field(default=None, max_length=MAX_ROSTER)
     receipt_deadline_s: DeadlineSeconds | None = None
     action_deadline_s: DeadlineSeconds | None = None
+    retention_after_close_s: RetentionSeconds | None = None
     reason: str = Field(default="", max_length=2000)
 
     @model_validator(mode="after")
     def _changes_something(self) -> ClockRequest:
-        if self.roster is None and self.receipt_deadline_s is None and self.action_deadline_s is None:
-            raise ValueError("name a roster, a receipt_deadline_s or an action_deadline_s to change")
+        fields = (self.roster, self.receipt_deadline_s, self.action_deadline_s, self.retention_after_close_s)
+        if all(field is None for field in fields):
+            raise ValueError(
+                "name a roster, a receipt_deadline_s, an action_deadline_s or a retention_after_close_s "
+                "to change"
+            )
         return self
 
 
@@ -174,6 +195,8 @@ class ClockChange(BaseModel):
     roster: tuple[str, ...]
     receipt_deadline_s: DeadlineSeconds
     action_deadline_s: DeadlineSeconds
+    # None in changes recorded before retention could be changed: the retention then stays as it was.
+    retention_after_close_s: RetentionSeconds | None = None
     reason: str = Field(default="", max_length=2000)
     by_org: str
     by_key: str
@@ -230,7 +253,12 @@ def may_transition(principal: Principal) -> bool:
 
 
 def opened(
-    crisis_id: str, req: CrisisCreate, principal: Principal, at: datetime, roster: tuple[str, ...] = ()
+    crisis_id: str,
+    req: CrisisCreate,
+    principal: Principal,
+    at: datetime,
+    roster: tuple[str, ...] = (),
+    retention_s: int = DEFAULT_RETENTION_S,
 ) -> tuple[CrisisState, Transition]:
     """The first state of a crisis and its transition record."""
     transition = Transition(
@@ -261,6 +289,7 @@ def opened(
         roster=roster,
         receipt_deadline_s=req.receipt_deadline_s,
         action_deadline_s=req.action_deadline_s,
+        retention_after_close_s=req.retention_after_close_s or retention_s,
     )
     return state, transition
 
@@ -332,6 +361,7 @@ def clock_planned(
         roster=roster,
         receipt_deadline_s=req.receipt_deadline_s or state.receipt_deadline_s,
         action_deadline_s=req.action_deadline_s or state.action_deadline_s,
+        retention_after_close_s=req.retention_after_close_s or state.retention_after_close_s,
         reason=req.reason,
         by_org=principal.org,
         by_key=principal.key_id,
@@ -352,6 +382,7 @@ def clock_changed(state: CrisisState, change: ClockChange, expected_version: int
             "roster": change.roster,
             "receipt_deadline_s": change.receipt_deadline_s,
             "action_deadline_s": change.action_deadline_s,
+            "retention_after_close_s": change.retention_after_close_s or state.retention_after_close_s,
             "updated_at": change.at,
             "version": state.version + 1,
         }

@@ -55,15 +55,29 @@ class EventType(StrEnum):
     CLOCK_OVERDUE = "clock.overdue"
     DISPUTE_RESOLVED = "dispute.resolved"
     AUDIT_READS = "audit.reads"
+    INDICATOR_ERASED = "indicator.erased"
+    CRISIS_ERASED = "crisis.erased"
+    CRISIS_RETENTION_EXPIRED = "crisis.retention_expired"
 
     @property
     def is_crisis_state(self) -> bool:
-        return self.value.startswith("crisis.")
+        """Events whose data carries the crisis as it now stands (an erasure record does not)."""
+        return self.value.startswith("crisis.") and self not in _ERASURES
+
+    @property
+    def is_erasure(self) -> bool:
+        """Events after which some values of the log are unrecoverable (their keys are destroyed)."""
+        return self in _ERASURES
 
     @property
     def is_clock(self) -> bool:
         """Events the clock writes about one provider: for coordinators and that provider only."""
         return self.value.startswith("clock.")
+
+
+_ERASURES = frozenset(
+    {EventType.INDICATOR_ERASED, EventType.CRISIS_ERASED, EventType.CRISIS_RETENTION_EXPIRED}
+)
 
 
 class Deadline(StrEnum):

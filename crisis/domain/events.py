@@ -10,6 +10,12 @@ from crisis.domain.enums import ActionOutcome, Deadline, EventType
 from crisis.domain.indicators import Indicator
 from crisis.domain.reads import AuditReads
 
+ERASED_FIELD = Field(
+    default=False,
+    description="The values this event carried are erased (their key was destroyed): the fields that held "
+    "them read null or empty.",
+)
+
 
 class CrisisChanged(BaseModel):
     """Data of every `crisis.*` event: the crisis after the change, and the change itself."""
@@ -19,6 +25,7 @@ class CrisisChanged(BaseModel):
     crisis: CrisisState
     transition: Transition
     expected_version: int = Field(ge=0, description="The version the writer saw; 0 when opening.")
+    erased: bool = ERASED_FIELD
 
 
 class IndicatorShared(Indicator):
@@ -26,6 +33,7 @@ class IndicatorShared(Indicator):
 
     indicator_id: str
     shared_by: str
+    erased: bool = ERASED_FIELD
 
 
 class IndicatorSighted(Indicator):
@@ -34,6 +42,7 @@ class IndicatorSighted(Indicator):
 
     indicator_id: str
     sighted_by: str
+    erased: bool = ERASED_FIELD
 
 
 class IndicatorRetracted(BaseModel):
@@ -42,6 +51,7 @@ class IndicatorRetracted(BaseModel):
     indicator_id: str
     retracted_by: str
     reason: str = Field(default="", max_length=2000)
+    erased: bool = ERASED_FIELD
 
 
 class ActionReported(BaseModel):
@@ -54,6 +64,7 @@ class ActionReported(BaseModel):
     provider_org: str
     at: AwareDatetime
     note: str = Field(default="", max_length=1000)
+    erased: bool = ERASED_FIELD
 
 
 class ClockChanged(BaseModel):
@@ -64,6 +75,7 @@ class ClockChanged(BaseModel):
     crisis: CrisisState
     change: ClockChange
     expected_version: int = Field(ge=1, description="The version the coordinator saw.")
+    erased: bool = ERASED_FIELD
 
 
 class ClockOverdue(BaseModel):
@@ -82,6 +94,31 @@ class ClockOverdue(BaseModel):
     deadline_s: int = Field(ge=1, description="The deadline in force, in seconds from the share.")
 
 
+class IndicatorErased(BaseModel):
+    """Data of `indicator.erased` and `crisis.erased`: a coordinator made values unrecoverable now.
+
+    `indicator_id` names the indicator whose value, context, notes and reasons are erased; null on
+    `crisis.erased`, which erases the crisis's free text (summary and reasons). The reason is kept in
+    clear as the record of why: it must not repeat the erased value.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    indicator_id: str | None = None
+    erased_by: str
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RetentionExpired(BaseModel):
+    """Data of `crisis.retention_expired`: the crisis's retention after closure ended and every key of it
+    was destroyed. Written once, by the clock of whichever API process gets there first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    closed_at: AwareDatetime
+    retention_after_close_s: int = Field(ge=1)
+
+
 EVENT_DATA: dict[EventType, type[BaseModel]] = {
     EventType.CRISIS_OPENED: CrisisChanged,
     EventType.CRISIS_ACTIVATED: CrisisChanged,
@@ -96,4 +133,7 @@ EVENT_DATA: dict[EventType, type[BaseModel]] = {
     EventType.CLOCK_OVERDUE: ClockOverdue,
     EventType.DISPUTE_RESOLVED: DisputeResolved,
     EventType.AUDIT_READS: AuditReads,
+    EventType.INDICATOR_ERASED: IndicatorErased,
+    EventType.CRISIS_ERASED: IndicatorErased,
+    EventType.CRISIS_RETENTION_EXPIRED: RetentionExpired,
 }

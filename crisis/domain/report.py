@@ -208,6 +208,7 @@ _REFERS = (
     EventType.ACTION_REPORTED,
     EventType.CLOCK_OVERDUE,
     EventType.DISPUTE_RESOLVED,
+    EventType.INDICATOR_ERASED,
 )
 
 
@@ -266,6 +267,12 @@ def summarise(env: Envelope, record: CrisisRecord) -> str:
         resolved = DisputeResolved.model_validate(data)
         text = f"{resolved.resolved_by}: dispute on {resolved.indicator_id} {resolved.outcome}"
         return text + (f": {resolved.reason}" if resolved.reason else "")
+    if env.type is EventType.INDICATOR_ERASED:
+        return f"{data['indicator_id']} erased by {data['erased_by']}: {data['reason']}"
+    if env.type is EventType.CRISIS_ERASED:
+        return f"free text erased by {data['erased_by']}: {data['reason']}"
+    if env.type is EventType.CRISIS_RETENTION_EXPIRED:
+        return "retention after closure ended: indicator values and free text destroyed"
     action = ActionReported.model_validate(data)
     return f"{action.provider_org}: {action.outcome} for {action.indicator_id}"
 

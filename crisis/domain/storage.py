@@ -9,8 +9,8 @@ A record read from a store may be a copy: whoever changes one writes it back wit
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Protocol, SupportsIndex, TypeVar
 
 if TYPE_CHECKING:
     from crisis.domain.book import FirstRequest, IndicatorRecord, Outcome
@@ -25,6 +25,9 @@ class Entries(Protocol[T]):
     """An append-only sequence: a position in it never changes meaning (cursors rely on that)."""
 
     def append(self, item: T, /) -> None: ...
+
+    def __setitem__(self, position: SupportsIndex, item: T, /) -> None:
+        """Overwrite an entry in place: only erasure does, and the entry stays the same event."""
 
     def __len__(self) -> int: ...
 
@@ -83,6 +86,9 @@ class Requests(Protocol):
     def record(self, scope: str, digest: str, env: Envelope, /) -> None:
         """One more event of the first request with `scope` (which starts with `digest`)."""
 
+    def scrub(self, crisis_id: str, erase: Callable[[Envelope], Envelope | None], /) -> None:
+        """Overwrite the kept events of `crisis_id` that `erase` changes (it returns None for the others)."""
+
 
 class Storage(Protocol):
     """Everything the fold keeps, by crisis; crisis states are few and stay in memory beside it."""
@@ -103,6 +109,9 @@ class Storage(Protocol):
 
     def crisis_states(self) -> list[CrisisState]:
         """The crises saved so far, in the order they were opened (what a restored fold starts from)."""
+
+    def erased(self) -> None:
+        """Values were overwritten by an erasure: make sure no copy of them is left behind on disk."""
 
 
 class MemoryIndicators:
@@ -138,10 +147,16 @@ class MemoryIndicators:
 
     def put(self, record: IndicatorRecord, /) -> None:
         indicator_id = record.data.indicator_id
+        before = self._by_id.get(indicator_id)
         self._by_id[indicator_id] = record
         ids = self._live.get((str(record.data.kind), record.data.canonical), [])
         if record.retracted and indicator_id in ids:
             ids.remove(indicator_id)
+        if before is not None and before.data.canonical != record.data.canonical:
+            # An erased value: the old value no longer finds this indicator.
+            old = self._live.get((str(before.data.kind), before.data.canonical), [])
+            if indicator_id in old:
+                old.remove(indicator_id)
 
     def at(self, position: int, /) -> IndicatorRecord:
         return self._by_id[self._order[position]]
@@ -169,6 +184,12 @@ class MemoryRequests:
 
         self._first.setdefault(scope, FirstRequest(digest)).envelopes.append(env)
 
+    def scrub(self, crisis_id: str, erase: Callable[[Envelope], Envelope | None], /) -> None:
+        for first in self._first.values():
+            for i, env in enumerate(first.envelopes):
+                if env.subject == crisis_id and (after := erase(env)) is not None:
+                    first.envelopes[i] = after
+
 
 class MemoryStorage:
     """The fold's state in this process's memory: grows with the log, lost on exit."""
@@ -191,3 +212,6 @@ class MemoryStorage:
 
     def crisis_states(self) -> list[CrisisState]:
         return []
+
+    def erased(self) -> None:
+        """Nothing to do: the overwritten values were only ever in memory."""

@@ -37,6 +37,7 @@ _INDICATOR_REFS = (
     EventType.ACTION_REPORTED,
     EventType.CLOCK_OVERDUE,
     EventType.DISPUTE_RESOLVED,
+    EventType.INDICATOR_ERASED,
 )
 
 
@@ -246,6 +247,11 @@ class Fanout:
                     self._drop(sub, INTERNAL_ERROR, "gateway error")
 
     def _publish(self, batch: Sequence[tuple[Delivered, Outcome]]) -> None:
+        self._deliver(batch)
+        if any(o.accepted and d.envelope.type.is_erasure for d, o in batch):
+            self.recent.forget()
+
+    def _deliver(self, batch: Sequence[tuple[Delivered, Outcome]]) -> None:
         vector, groups = self.vector, list(self._groups.values())
         touched: list[Group] = []
         for delivered, outcome in batch:

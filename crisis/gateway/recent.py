@@ -68,6 +68,14 @@ class Recent:
         while self.bytes > self.budget and self.first < self.end:
             self._evict()
 
+    def forget(self) -> None:
+        """Let go of every item held (an erasure made values in them unrecoverable): catch-ups from
+        before now read the log, which yields them erased."""
+        while self.first < self.end:
+            self._evict()
+        del self._items[:]
+        self._base = self.first
+
     def passed(self, partition: int, offset: int) -> None:
         """An event not kept (no window at all): nothing up to it can be served from here."""
         self._at_least(partition, offset + 1)

@@ -15,10 +15,11 @@ import fcntl
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from operator import index
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, SupportsIndex
 
 from crisis.domain.book import FirstRequest, IndicatorRecord, Outcome, Sighting
 from crisis.domain.crisis import CrisisState
@@ -91,6 +92,7 @@ class _Entries:
         self._crisis = crisis_id
         self._insert = f"INSERT INTO {table} (crisis, seq, envelope) VALUES (?, ?, ?)"  # noqa: S608 -- fixed names
         self._select = f"SELECT envelope FROM {table} WHERE crisis = ? AND seq = ?"  # noqa: S608
+        self._update = f"UPDATE {table} SET envelope = ? WHERE crisis = ? AND seq = ?"  # noqa: S608
         self._scan = f"SELECT envelope FROM {table} WHERE crisis = ? AND seq >= ? ORDER BY seq LIMIT 500"  # noqa: S608
         count = db.execute(f"SELECT count(*) FROM {table} WHERE crisis = ?", (crisis_id,))  # noqa: S608
         self._len: int = count.fetchone()[0]
@@ -101,6 +103,10 @@ class _Entries:
 
     def __len__(self) -> int:
         return self._len
+
+    def _set(self, position: int, env: Envelope) -> None:
+        """Overwrite one entry (erasure): secure_delete zeroes what it held."""
+        self._db.execute(self._update, (env.model_dump_json(), self._crisis, position))
 
     def _get(self, position: int) -> Envelope:
         if position < 0:
@@ -129,6 +135,9 @@ class Timeline(_Entries):
     def __getitem__(self, position: int, /) -> Envelope:
         return self._get(position)
 
+    def __setitem__(self, position: SupportsIndex, item: Envelope, /) -> None:
+        self._set(index(position), item)
+
     def __iter__(self) -> Iterator[Envelope]:
         return self._iter()
 
@@ -136,6 +145,9 @@ class Timeline(_Entries):
 class Actions(_Entries):
     def append(self, item: tuple[Envelope, ActionReported], /) -> None:
         self._append(item[0])
+
+    def __setitem__(self, position: SupportsIndex, item: tuple[Envelope, ActionReported], /) -> None:
+        self._set(index(position), item[0])
 
     def __getitem__(self, position: int, /) -> tuple[Envelope, ActionReported]:
         env = self._get(position)
@@ -197,8 +209,14 @@ class Indicators:
 
     def put(self, record: IndicatorRecord, /) -> None:
         self._db.execute(
-            "UPDATE indicators SET record = ?, retracted = ? WHERE crisis = ? AND id = ?",
-            (_dump_indicator(record), int(record.retracted), self._crisis, record.data.indicator_id),
+            "UPDATE indicators SET record = ?, retracted = ?, canonical = ? WHERE crisis = ? AND id = ?",
+            (
+                _dump_indicator(record),
+                int(record.retracted),
+                record.data.canonical,  # changed by erasure only
+                self._crisis,
+                record.data.indicator_id,
+            ),
         )
 
     def at(self, position: int, /) -> IndicatorRecord:
@@ -298,6 +316,17 @@ class Requests:
         )
         self._last = (scope, seq + 1)
 
+    def scrub(self, crisis_id: str, erase: Callable[[Envelope], Envelope | None], /) -> None:
+        # Rare (an erasure) and not indexed by crisis: every kept request is looked at.
+        rows = self._db.execute("SELECT scope, seq, envelope FROM requests").fetchall()
+        for scope, seq, text in rows:
+            env = _load_envelope(text)
+            if env.subject == crisis_id and (after := erase(env)) is not None:
+                self._db.execute(
+                    "UPDATE requests SET envelope = ? WHERE scope = ? AND seq = ?",
+                    (after.model_dump_json(), scope, seq),
+                )
+
 
 class SqliteStorage:
     """Storage (crisis.domain.storage) in one SQLite file, and the checkpoint it reflects."""
@@ -314,6 +343,7 @@ class SqliteStorage:
         self._cache_mib = cache_mib
         self._commit_every_s = commit_every_s
         self._pending: tuple[str, dict[int, int], set[tuple[int, int]]] | None = None
+        self._wipe = False  # values were erased: commit at the next checkpoint and empty the WAL
         self._committed_at = time.monotonic()
         self._open()
 
@@ -324,6 +354,8 @@ class SqliteStorage:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(f"PRAGMA cache_size=-{self._cache_mib * 1024}")
+        # Erased values are overwritten with zeros, not left in free pages.
+        db.execute("PRAGMA secure_delete=ON")
         db.executescript(_SCHEMA)
         db.commit()
         self._db = db
@@ -353,6 +385,9 @@ class SqliteStorage:
         rows = self._db.execute("SELECT state FROM crises ORDER BY seq").fetchall()
         return [CrisisState.model_validate_json(text) for (text,) in rows]
 
+    def erased(self) -> None:
+        self._wipe = True
+
     # The checkpoint: which log, up to where, and the positions of repeated events in it.
 
     def _meta(self, key: str) -> Any:
@@ -374,8 +409,12 @@ class SqliteStorage:
         """Record the positions everything folded so far reflects; committed together with it at most
         every `commit_every_s` (a commit costs milliseconds; what a crash loses the log brings back)."""
         self._pending = (log_id, dict(positions), set(duplicates))
-        if time.monotonic() - self._committed_at >= self._commit_every_s:
+        if self._wipe or time.monotonic() - self._committed_at >= self._commit_every_s:
             self.commit()
+        if self._wipe:
+            # The WAL holds the pages as they were before the erasure: copied back and emptied.
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._wipe = False
 
     def commit(self) -> None:
         """Commit the state and the positions last recorded, in one transaction."""

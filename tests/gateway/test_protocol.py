@@ -77,7 +77,7 @@ def test_query_filters_are_parsed() -> None:
     )
     assert sub.filter.crises == frozenset({"a", "b", "c"})
     assert sub.filter.types == frozenset(
-        {EventType.INDICATOR_SHARED, *(t for t in EventType if t.is_crisis_state)}
+        {EventType.INDICATOR_SHARED, *(t for t in EventType if t.value.startswith("crisis."))}
     )
     assert sub.filter.kinds == frozenset({IndicatorKind.SHA256})
     assert sub.filter.modes == {Mode.LIVE, Mode.EXERCISE}

@@ -19,6 +19,8 @@ from crisis.bus.kafka import KafkaBus
 from crisis.bus.memory import MemoryBus
 from crisis.client import Message, Stream
 from crisis.config import Settings
+from crisis.crypto.adapters import open_keyring
+from crisis.crypto.sealed import SealedBus
 from crisis.domain.envelope import Envelope
 from crisis.gateway import cursor as cursors
 from crisis.gateway.server import Gateway
@@ -124,11 +126,12 @@ async def test_two_gateways_on_their_own_ledgers_both_deliver_everything_and_sha
 
 @asynccontextmanager
 async def second_gateway(settings: Settings, keys: KeyStore, port: int = 0) -> AsyncIterator[str]:
-    """Another gateway process in all but name: its own Kafka clients, its own ledger."""
+    """Another gateway process in all but name: its own Kafka clients, its own ledger, its own key reader."""
     mine = settings.model_copy(update={"gateway_port": port})
     async with (
-        KafkaBus(mine) as bus,
-        ledger_running(bus, mine) as ledger,
+        KafkaBus(mine) as raw,
+        open_keyring(mine) as keyring,
+        ledger_running(bus := SealedBus(raw, keyring), mine) as ledger,
         Gateway(mine, ledger, keys, bus) as gw,
     ):
         yield f"ws://127.0.0.1:{gw.port}/v1/stream"

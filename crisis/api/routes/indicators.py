@@ -92,6 +92,11 @@ class IndicatorPublic(Indicator):
     tlprecipients: list[str]
     sightings: list[SightingOut]
     retracted: bool
+    erased: bool = Field(
+        default=False,
+        description="Erased (by a coordinator, or when retention ended): value, canonical form, blob and "
+        "context are gone for good; kind, times, sightings and actions remain.",
+    )
 
 
 class IndicatorList(BaseModel):

@@ -1,0 +1,1 @@
+"""Crypto-shredding: sensitive event fields sealed with AES-GCM under keys that erasure destroys."""

@@ -1,0 +1,88 @@
+"""Seal an event's sensitive fields (crisis.domain.sensitive) with AES-GCM, and open them again.
+
+A sealed event carries its sensitive fields in one box: `data.sealed = {"kid", "alg", "box"}`, the box
+being base64 of a 96-bit nonce and the ciphertext of the fields as JSON. The associated data binds the
+box to the event's id, type and key id, so a box moved to another event does not open. Without the key
+(destroyed) the event opens as erased: the same data with the erased values and `erased: true`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from crisis.domain import sensitive
+from crisis.domain.envelope import Envelope
+
+ALG: Final = "A256GCM"
+KEY_BYTES: Final = 32
+_NONCE: Final = 12
+
+
+class SealError(ValueError):
+    """A sealed box that does not open with its key: altered, or moved to another event."""
+
+
+def new_key() -> bytes:
+    return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+
+
+def _aad(env: Envelope, kid: str) -> bytes:
+    return f"{env.id}\n{env.type}\n{kid}".encode()
+
+
+def is_sealed(env: Envelope) -> bool:
+    return isinstance(env.data.get("sealed"), dict)
+
+
+def seal(env: Envelope, key: bytes | None) -> Envelope:
+    """The event as published: its sensitive fields in a box under `key`; erased outright when its key
+    is already gone (a note on an erased indicator is never written in clear)."""
+    kid = sensitive.key_id(env)
+    if kid is None or is_sealed(env):
+        return env
+    if key is None:
+        return sensitive.erased(env)
+    paths = sensitive.FIELDS[env.type]
+    data: dict[str, Any] = dict(env.data)  # drop() copies the nested dicts it changes
+    fields = {}
+    for path in paths:
+        if sensitive.has(data, path):
+            fields["/".join(path)] = sensitive.get(data, path)
+            sensitive.drop(data, path)
+    nonce = os.urandom(_NONCE)
+    plain = json.dumps(fields, separators=(",", ":")).encode()
+    box = nonce + AESGCM(key).encrypt(nonce, plain, _aad(env, kid))
+    data["sealed"] = {"kid": kid, "alg": ALG, "box": base64.b64encode(box).decode()}
+    return env.model_copy(update={"data": data})
+
+
+def sealed_kid(env: Envelope) -> str | None:
+    box = env.data.get("sealed")
+    return str(box.get("kid")) if isinstance(box, dict) else None
+
+
+def unseal(env: Envelope, key: bytes | None) -> Envelope:
+    """The event as readers see it: plaintext while its key exists, erased after."""
+    box = env.data.get("sealed")
+    if not isinstance(box, dict):
+        return env
+    if key is None:
+        return sensitive.erased(env)
+    kid = str(box.get("kid"))
+    if kid != sensitive.key_id(env) or box.get("alg") != ALG:
+        raise SealError(f"event {env.id}: a box under {kid} does not belong to it")
+    raw = base64.b64decode(str(box.get("box", "")))
+    try:
+        plain = AESGCM(key).decrypt(raw[:_NONCE], raw[_NONCE:], _aad(env, kid))
+    except InvalidTag as exc:
+        raise SealError(f"event {env.id}: its sealed fields do not open (altered or moved)") from exc
+    data = {k: v for k, v in env.data.items() if k != "sealed"}
+    for name, value in json.loads(plain).items():
+        sensitive.put(data, tuple(name.split("/")), value)
+    return env.model_copy(update={"data": data})

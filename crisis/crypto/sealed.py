@@ -1,0 +1,145 @@
+"""The bus seen through the keys: events are sealed before they are published and opened as they are read.
+
+`seal` is applied by the ledger to what it is about to publish (after it the record is immutable: a chain
+hash, or anything else computed over the record, sees the sealed form). Every reader of this bus (the
+ledger's fold, the gateway's resume and backfill replays) gets the events opened: plaintext while their
+key exists, erased after. `on_folded` destroys the keys an accepted erasure names, in every process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+
+import structlog
+
+from crisis.bus.base import Bus, Delivered, Position, PublishError, Reader, Topology
+from crisis.crypto.keyring import Keyring
+from crisis.crypto.seal import SealError, seal, sealed_kid, unseal
+from crisis.domain import sensitive
+from crisis.domain.book import Outcome
+from crisis.domain.envelope import Envelope
+
+log = structlog.get_logger(__name__)
+
+
+class SealedBus:
+    # Events this process sealed and not read back yet (a reader elsewhere, a failed send) age out.
+    SENT_LIMIT = 200_000
+
+    def __init__(self, bus: Bus, keyring: Keyring) -> None:
+        self.inner = bus
+        self.keyring = keyring
+        self._destroying: set[asyncio.Task[None]] = set()
+        # Keys looked for and not found: a key is made before the first event under it is published,
+        # so one missing once an event under it was read is destroyed, for good (no second look).
+        self._gone: set[str] = set()
+        # Sealed event id -> (the sealed envelope, the plain one): the bus's own reader hands back the very
+        # object this process published (crisis.bus.kafka.Echo), which need not be opened again.
+        self._sent: dict[str, tuple[Envelope, Envelope]] = {}
+
+    async def seal(self, envelopes: Sequence[Envelope]) -> list[Envelope]:
+        """The events as they will be published; a new crisis's or indicator's key is stored first."""
+        wanted = {kid for env in envelopes if sensitive.creates_key(env) and (kid := sensitive.key_id(env))}
+        if wanted:
+            try:
+                await self.keyring.create(wanted)
+            except PublishError as exc:
+                # No key, no event: nothing of this write is in the log.
+                raise PublishError(str(exc), [env.id for env in envelopes]) from exc
+        out = []
+        for env in envelopes:
+            kid = sensitive.key_id(env)
+            sealed = seal(env, self.keyring.get(kid) if kid is not None else None)
+            if sealed is not env:
+                self._remember(sealed, env)
+            out.append(sealed)
+        return out
+
+    def _remember(self, sealed: Envelope, plain: Envelope) -> None:
+        self._sent[sealed.id] = (sealed, plain)
+        if len(self._sent) > self.SENT_LIMIT:
+            del self._sent[next(iter(self._sent))]
+
+    async def open(self, env: Envelope) -> Envelope:
+        """The event as readers see it; a key not known here yet is looked for before it reads as gone."""
+        kid = sealed_kid(env)
+        if kid is None:
+            return env
+        sent = self._sent.pop(env.id, None)
+        if sent is not None and sent[0].data is env.data and self.keyring.get(kid) is not None:
+            # Exactly what this process sealed (linking into the chain copies the envelope, not its data),
+            # and its key still lives: the plain event, with the links it was published with.
+            return sent[1].model_copy(update={"chainprev": env.chainprev, "chainhash": env.chainhash})
+        key = self.keyring.get(kid)
+        if key is None and kid not in self._gone:
+            await self.keyring.refresh()
+            key = self.keyring.get(kid)
+            if key is None:
+                self._gone.add(kid)
+        return unseal(env, key)
+
+    def on_folded(self, batch: list[tuple[Delivered, Outcome]]) -> None:
+        """A ledger listener: an accepted erasure destroys its keys here at once and in the store."""
+        for item, outcome in batch:
+            env = item.envelope
+            if outcome.accepted and env.type.is_erasure:
+                covers = sensitive.erasure_covers(env)
+                gone = self.keyring.forget(covers)
+                log.info("keys_destroyed", crisis=env.subject, type=str(env.type), keys=len(gone))
+                task = asyncio.get_running_loop().create_task(self.keyring.destroy(covers, gone))
+                self._destroying.add(task)
+                task.add_done_callback(self._destroying.discard)
+
+    async def settled(self) -> None:
+        """Wait until every key destruction begun so far is durable."""
+        if self._destroying:
+            await asyncio.gather(*list(self._destroying))
+
+    # The Bus port, delegated; reads opened.
+
+    async def publish(self, envelopes: Sequence[Envelope]) -> list[Position]:
+        return await self.inner.publish(envelopes)
+
+    async def describe(self) -> Topology:
+        return await self.inner.describe()
+
+    async def healthy(self) -> bool:
+        return await self.inner.healthy()
+
+    @asynccontextmanager
+    async def reader(self, start: Mapping[int, int] | None = None) -> AsyncIterator[OpenedReader]:
+        async with self.inner.reader(start) as reader:
+            yield OpenedReader(reader, self)
+
+
+class OpenedReader:
+    """A reader whose events come opened (crisis.crypto.seal.unseal)."""
+
+    def __init__(self, reader: Reader, bus: SealedBus) -> None:
+        self._reader = reader
+        self._bus = bus
+
+    async def next_batch(self, timeout: float, limit: int | None = None) -> list[Delivered]:
+        batch = await self._reader.next_batch(timeout, limit)
+        out = []
+        for item in batch:
+            try:
+                env = await self._bus.open(item.envelope)
+            except SealError as exc:
+                # As for any record that is not a valid event of ours: skipped, and said so.
+                log.warning("record_skipped", partition=item.partition, offset=item.offset, error=str(exc))
+                continue
+            out.append(item if env is item.envelope else replace(item, envelope=env))
+        return out
+
+    def ends(self) -> dict[int, int]:
+        return self._reader.ends()
+
+    def caught_up(self) -> bool:
+        return self._reader.caught_up()
+
+    def behind(self) -> int:
+        return self._reader.behind()
