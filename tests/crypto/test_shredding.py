@@ -14,6 +14,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from crisis.audit.log import records
+from crisis.audit.verify import verify
+from crisis.bus.adapters import open_bus
 from crisis.config import Settings
 from crisis.domain.enums import Role
 from crisis.runtime import stack
@@ -245,6 +248,11 @@ async def test_a_coordinator_erases_one_indicator_now_and_only_its_value_goes(
     assert leaked(await raw_records(settings), url_secrets) == []
     assert leaked(files_bytes(journal), [*url_secrets, HASH.encode()]) == []
     assert leaked(files_bytes(state), [*url_secrets, HASH.encode()]) == [HASH.encode()]
+    # The chain covers the records as published (ciphertext): destroying a key leaves it verifiable.
+    async with open_bus(settings) as bus:
+        log = [record async for record in records(bus)]
+    verdict = verify(log, cid)
+    assert verdict.valid and verdict.crises[cid].events == 5
 
 
 async def test_the_same_value_shared_after_its_erasure_is_a_new_indicator(make_settings: Any) -> None:
