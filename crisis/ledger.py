@@ -45,6 +45,12 @@ class LocalStore(Storage, Protocol):
 
     def reset(self, log_id: str) -> None: ...
 
+    async def flush_due(self) -> None:
+        """Write what was checkpointed when due; wait while too much waits to be written."""
+
+    def prefetch(self, envelopes: Sequence[Envelope]) -> None:
+        """Look up at once what folding or writing these events will ask about each."""
+
 
 class _Rebuild(Exception):
     """The store is ahead of the log: start again from the beginning."""
@@ -124,6 +130,8 @@ class Ledger:
                             raise _Rebuild
                     self._fold(batch)
                     self.last_event_time = batch[-1].envelope.time
+                if self.store is not None:
+                    await self.store.flush_due()
                 if not reader.behind():
                     self._current_at = time.time()
                 if reader.caught_up() and not self.caught_up.is_set():
@@ -132,6 +140,8 @@ class Ledger:
 
     def _fold(self, batch: list[Delivered]) -> None:
         folded = []
+        if self.store is not None:
+            self.store.prefetch([item.envelope for item in batch])
         for item in batch:
             outcome = self.book.apply(item.envelope)
             self.positions[item.partition] = item.offset + 1
@@ -169,6 +179,8 @@ class Ledger:
         loop = asyncio.get_running_loop()
         futures: dict[str, asyncio.Future[Outcome]] = {}
         fresh = []
+        if self.store is not None:
+            self.store.prefetch(envelopes)
         for env in envelopes:
             # A reused Idempotency-Key is refused before publishing: the first request's fingerprint is
             # in the folded log, whichever process took it.

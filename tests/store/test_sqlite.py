@@ -3,6 +3,7 @@ restored from it continues exactly where the stored positions say."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -79,15 +80,21 @@ def test_a_restored_store_continues_where_its_checkpoint_says(tmp_path: Path) ->
     assert restored.apply(envs[1]).duplicate
 
 
-def test_an_uncommitted_tail_is_forgotten_and_a_reset_forgets_all(tmp_path: Path) -> None:
+def test_what_a_crash_caught_unwritten_is_forgotten_and_a_reset_forgets_all(tmp_path: Path) -> None:
     envs = events()
-    store = SqliteStorage(tmp_path, commit_every_s=0)
-    book = Book(store)
-    outcomes(book, envs[:3])
-    store.checkpoint("log-1", {0: 3}, set())
-    outcomes(book, envs[3:6])  # folded, never checkpointed: as after a crash
-    store._db.rollback()
-    store.close()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover -- the child crashes on purpose
+        try:
+            store = SqliteStorage(tmp_path, commit_every_s=3600)
+            book = Book(store)
+            outcomes(book, envs[:3])
+            store.checkpoint("log-1", {0: 3}, set())
+            store.commit()
+            outcomes(book, envs[3:6])  # folded and checkpointed, not written yet when the process dies
+            store.checkpoint("log-1", {0: 6}, set())
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
     again = SqliteStorage(tmp_path)
     assert again.positions() == {0: 3}
     assert len(Book(again).crises[CID].indicators) == 2
@@ -122,3 +129,31 @@ def test_a_restored_store_knows_who_answered_so_the_clock_owes_nothing_for_it(tm
     assert set(restored.answers) == set(answered) == {("i1", "vidshare"), ("i2", "tubeco")}
     assert {d: pending(restored, "i1", "vidshare", d) for d in Deadline} == owed
     again.close()
+
+
+def test_reads_see_the_same_state_whether_it_is_on_disk_being_written_or_pending(tmp_path: Path) -> None:
+    """Writes wait in memory for the writer thread; a flush between any two events changes no verdict
+    and no read (a sighting or retraction of an indicator already on disk included)."""
+    envs = events()
+    memory = Book()
+    expected = outcomes(memory, envs)
+    store = SqliteStorage(tmp_path, commit_every_s=3600)
+    stored = Book(store)
+    got = []
+    for n, env in enumerate(envs):
+        got += outcomes(stored, [env])
+        store.checkpoint("log-1", {0: n + 1}, set())
+        if n % 2:
+            store.commit()
+    assert got == expected
+    record, want = stored.crises[CID], memory.crises[CID]
+    assert build_report(record, at(300), HUB) == build_report(want, at(300), HUB)
+    assert [r.data.indicator_id for r in record.indicators.values()] == list(want.indicators)
+    assert [r.sightings for r in record.indicators.values()] == [
+        r.sightings for r in want.indicators.values()
+    ]
+    assert list(record.timeline) == list(want.timeline) and len(record.actions) == len(want.actions)
+    assert record.indicators.live("md5", "3" * 32) == ["i4"]
+    store.close()
+    again = Book(SqliteStorage(tmp_path))
+    assert [r.retracted for r in again.crises[CID].indicators.values()] == [False, False, True, False]
