@@ -7,6 +7,7 @@ file only ever receives whole batches together with the positions they reflect.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 
 from crisis.domain.book import IndicatorRecord, Outcome
@@ -42,6 +43,8 @@ class Batch:
     # Whether everything written so far is covered by the checkpoint: only such a batch goes to disk.
     sealed: bool = True
     size: int = 0
+    # When its first write was made (time.monotonic): a batch waits at most so long for more.
+    started: float = field(default_factory=time.monotonic)
 
     def __bool__(self) -> bool:
         return self.size > 0 or self.checkpoint is not None
@@ -60,6 +63,8 @@ class Batch:
         self.wrote()
 
     def wrote(self) -> None:
+        if not self.size:
+            self.started = time.monotonic()
         self.size += 1
         self.sealed = False
 

@@ -367,7 +367,8 @@ class SqliteStorage:
             self._lock.close()
             raise StoreBusy(f"another process keeps its state in {directory}") from exc
         self._cache_mib = cache_mib
-        # A batch goes to disk once it is this old (seconds) or holds this many writes; the fold waits
+        # A batch goes to disk once its first write is this old (seconds) or it holds this many writes (a
+        # crash loses what the log brings back); the fold waits
         # while the one being written is not done and the next holds `max_pending` writes.
         self._commit_every_s = commit_every_s
         self._flush_at = flush_at
@@ -375,7 +376,6 @@ class SqliteStorage:
         self.pending = Batch()
         self._flushing: tuple[Batch, Future[None]] | None = None
         self.failed: BaseException | None = None
-        self._flushed_at = time.monotonic()
         self._writer = Writer(self.path, cache_mib)
         self._open()
 
@@ -499,13 +499,12 @@ class SqliteStorage:
         batch = self.pending
         if not batch or not batch.sealed or self._flushing is not None:
             return False
-        return batch.size >= self._flush_at or time.monotonic() - self._flushed_at >= self._commit_every_s
+        return batch.size >= self._flush_at or time.monotonic() - batch.started >= self._commit_every_s
 
     def _hand_off(self) -> Future[None]:
         batch, self.pending = self.pending, Batch()
         future = self._writer.write(batch)
         self._flushing = (batch, future)
-        self._flushed_at = time.monotonic()
         future.add_done_callback(lambda done: self._on_disk(batch, done))
         return future
 
