@@ -157,3 +157,26 @@ def test_reads_see_the_same_state_whether_it_is_on_disk_being_written_or_pending
     store.close()
     again = Book(SqliteStorage(tmp_path))
     assert [r.retracted for r in again.crises[CID].indicators.values()] == [False, False, True, False]
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_the_summary_and_streamed_lines_equal_the_whole_reports_parts(tmp_path: Path, on_disk: bool) -> None:
+    """The summary (one pass, nothing kept per indicator) and the lines read from storage give exactly
+    the parts of the whole report, for every reader."""
+    from crisis.domain.enums import Role
+    from crisis.domain.principal import Principal
+    from crisis.domain.report import lines_of, report_lines, report_summary, summary_of
+
+    store = SqliteStorage(tmp_path) if on_disk else None
+    book = Book(store)
+    red = shared("red", "9" * 32, 3, tlp=Tlp.RED, recipients=("vidshare",))
+    red_action = action("vidshare", "red", "received", 4, tlp=Tlp.RED, recipients=("vidshare", "bka"))
+    outcomes(book, [*events(), red, red_action])
+    record = book.crises[CID]
+    vid = Principal(org="vidshare", role=Role.PROVIDER, key_id="k")
+    for reader in (None, HUB, vid):
+        for now in (at(40), at(300)):
+            whole = build_report(record, now, reader)
+            summary, total = report_summary(record, now, reader)
+            assert summary == summary_of(whole) and total == len(whole.indicators)
+            assert list(lines_of(record, reader)) == list(report_lines(whole))
