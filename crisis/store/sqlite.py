@@ -446,6 +446,10 @@ class SqliteStorage:
         found: Actions = self._view("actions", crisis_id)
         return found
 
+    def missed(self, crisis_id: str, /) -> Timeline:
+        found: Timeline = self._view("missed", crisis_id)
+        return found
+
     def save_crisis(self, state: CrisisState, /) -> None:
         seq = self._crisis_seq.setdefault(state.id, len(self._crisis_seq))
         self.pending.crises[state.id] = (seq, state)
@@ -545,4 +549,4 @@ class SqliteStorage:
         self._lock.close()
 
 
-_ENTRIES: dict[str, type[_Entries]] = {"timeline": Timeline, "actions": Actions}
+_ENTRIES: dict[str, type[_Entries]] = {"timeline": Timeline, "actions": Actions, "missed": Timeline}

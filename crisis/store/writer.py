@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS timeline (crisis TEXT NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (crisis, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS actions (crisis TEXT NOT NULL, seq INTEGER NOT NULL, envelope TEXT NOT NULL,
     PRIMARY KEY (crisis, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS missed (crisis TEXT NOT NULL, seq INTEGER NOT NULL, envelope TEXT NOT NULL,
+    PRIMARY KEY (crisis, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outcomes (id TEXT PRIMARY KEY, accepted INTEGER NOT NULL, code TEXT NOT NULL,
     message TEXT NOT NULL, sighting_of TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS requests (scope TEXT NOT NULL, seq INTEGER NOT NULL, digest TEXT NOT NULL,
@@ -130,9 +132,9 @@ def rows(batch: Batch) -> Rows:
             )
         else:
             changed.append((text, int(r.retracted), crisis_id, r.data.indicator_id))
-    entries: dict[str, list[tuple[str, int, str]]] = {"timeline": [], "actions": []}
+    entries: dict[str, list[tuple[str, int, str]]] = {}
     for (table, crisis_id, seq), env in batch.entries.items():
-        entries[table].append((crisis_id, seq, env.model_dump_json()))
+        entries.setdefault(table, []).append((crisis_id, seq, env.model_dump_json()))
     meta = []
     if batch.checkpoint is not None:
         log_id, positions, duplicates = batch.checkpoint
