@@ -10,9 +10,8 @@ import json
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from crisis.store.batch import Batch
 from crisis.store.codec import dump_indicator
@@ -43,12 +42,26 @@ CREATE TABLE IF NOT EXISTS requests (scope TEXT NOT NULL, seq INTEGER NOT NULL, 
     envelope TEXT NOT NULL, PRIMARY KEY (scope, seq)) WITHOUT ROWID;
 """
 
-_INSERT_INDICATOR = (
-    "INSERT INTO indicators (crisis, seq, id, kind, canonical, retracted, record) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-_UPDATE_INDICATOR = "UPDATE indicators SET record = ?, retracted = ? WHERE crisis = ? AND id = ?"
-_UPSERT_CRISIS = "INSERT INTO crises VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state"
+# Many rows per statement: executemany would take the interpreter lock back once per row, and a thread
+# that needs the lock waits up to the switch interval (5 ms) for it while the event loop computes.
+_PARAMS_PER_STATEMENT = 4000
+
+Statement = tuple[str, list[Any]]
+
+
+def _many(head: str, rows: list[tuple[Any, ...]], tail: str = "") -> list[Statement]:
+    """`head VALUES (...), (...), ... tail` over all `rows`, a few thousand parameters a statement."""
+    if not rows:
+        return []
+    width = len(rows[0])
+    per = max(1, _PARAMS_PER_STATEMENT // width)
+    one = "(" + ", ".join("?" * width) + ")"
+    statements = []
+    for at in range(0, len(rows), per):
+        chunk = rows[at : at + per]
+        values = ", ".join([one] * len(chunk))
+        statements.append((f"{head} VALUES {values} {tail}", [v for row in chunk for v in row]))
+    return statements
 
 
 def connect(path: Path, cache_mib: int) -> sqlite3.Connection:
@@ -83,7 +96,7 @@ class Writer:
         return fn(self._db)
 
     def write(self, batch: Batch) -> Future[None]:
-        prepared = rows(batch)
+        prepared = statements(batch)
         return self.call(lambda db: _write(db, prepared))
 
     def forget(self) -> Future[None]:
@@ -107,21 +120,9 @@ class Writer:
         self._thread.shutdown()
 
 
-@dataclass
-class Rows:
-    """A batch as the statements' parameters: made on the event loop, so the writer thread runs no Python
-    of its own (a thread busy in Python would hold the interpreter lock while the loop waits for it)."""
-
-    crises: list[tuple[str, int, str]]
-    added: list[tuple[str, int, str, str, str, int, bytes]]
-    changed: list[tuple[bytes, int, str, str]]
-    entries: dict[str, list[tuple[str, int, str]]]
-    outcomes: list[tuple[str, int, str, str, str | None]]
-    requests: list[tuple[str, int, str, str]]
-    meta: list[tuple[str, str]]
-
-
-def rows(batch: Batch) -> Rows:
+def statements(batch: Batch) -> list[Statement]:
+    """The batch as SQL with its parameters: made on the event loop, so the writer thread runs no Python
+    of its own (a thread busy in Python holds the interpreter lock while the loop waits for it)."""
     added, changed = [], []
     for (crisis_id, _), shared in batch.indicators.items():
         r, text = shared.record, dump_indicator(shared.record)
@@ -132,10 +133,25 @@ def rows(batch: Batch) -> Rows:
             )
         else:
             changed.append((text, int(r.retracted), crisis_id, r.data.indicator_id))
-    entries: dict[str, list[tuple[str, int, str]]] = {}
+    entries: dict[str, list[tuple[Any, ...]]] = {}
     for (table, crisis_id, seq), env in batch.entries.items():
         entries.setdefault(table, []).append((crisis_id, seq, env.model_dump_json()))
-    meta = []
+    crises = [(cid, seq, state.model_dump_json()) for cid, (seq, state) in batch.crises.items()]
+    outcomes = [(i, int(o.accepted), o.code, o.message, o.sighting_of) for i, o in batch.outcomes.items()]
+    requests = [
+        (scope, seq, digest, env.model_dump_json())
+        for scope, written in batch.requests.items()
+        for seq, digest, env in written
+    ]
+    found = [
+        *_many("INSERT INTO crises (id, seq, state)", crises, _UPSERT_CRISIS),
+        *_many("INSERT INTO indicators (crisis, seq, id, kind, canonical, retracted, record)", added),
+        *_many("UPDATE indicators SET record = v.column1, retracted = v.column2 FROM (", changed, _UPDATED),
+        *_many("INSERT OR REPLACE INTO outcomes", outcomes),
+        *_many("INSERT INTO requests", requests),
+    ]
+    for table, rows in entries.items():
+        found += _many(f"INSERT INTO {table} (crisis, seq, envelope)", rows)
     if batch.checkpoint is not None:
         log_id, positions, duplicates = batch.checkpoint
         meta = [
@@ -144,30 +160,17 @@ def rows(batch: Batch) -> Rows:
             ("positions", json.dumps(positions)),
             ("duplicates", json.dumps(sorted(duplicates))),
         ]
-    return Rows(
-        crises=[(cid, seq, state.model_dump_json()) for cid, (seq, state) in batch.crises.items()],
-        added=added,
-        changed=changed,
-        entries=entries,
-        outcomes=[(i, int(o.accepted), o.code, o.message, o.sighting_of) for i, o in batch.outcomes.items()],
-        requests=[
-            (scope, seq, digest, env.model_dump_json())
-            for scope, written in batch.requests.items()
-            for seq, digest, env in written
-        ],
-        meta=meta,
-    )
+        found += _many("INSERT OR REPLACE INTO meta", meta)
+    return found
 
 
-def _write(db: sqlite3.Connection, rows: Rows) -> None:
+# After the VALUES of crises: the first one saved inserts, later ones change the state.
+_UPSERT_CRISIS = "ON CONFLICT (id) DO UPDATE SET state = excluded.state"
+_UPDATED = ") AS v WHERE indicators.crisis = v.column3 AND indicators.id = v.column4"
+
+
+def _write(db: sqlite3.Connection, prepared: list[Statement]) -> None:
     """One transaction: the batch's state and the positions it reflects, or (on a crash) neither."""
     with db:
-        db.executemany(_UPSERT_CRISIS, rows.crises)
-        db.executemany(_INSERT_INDICATOR, rows.added)
-        db.executemany(_UPDATE_INDICATOR, rows.changed)
-        for table, entries in rows.entries.items():
-            sql = f"INSERT INTO {table} (crisis, seq, envelope) VALUES (?, ?, ?)"  # noqa: S608 -- fixed names
-            db.executemany(sql, entries)
-        db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?)", rows.outcomes)
-        db.executemany("INSERT INTO requests VALUES (?, ?, ?, ?)", rows.requests)
-        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows.meta)
+        for sql, params in prepared:
+            db.execute(sql, params)
