@@ -353,10 +353,10 @@ class SqliteStorage:
         self,
         directory: Path,
         *,
-        cache_mib: int = 32,
+        cache_mib: int = 16,
         commit_every_s: float = 1.0,
-        flush_at: int = 8_000,
-        max_pending: int = 40_000,
+        flush_at: int = 6_000,
+        max_pending: int = 24_000,
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "state.sqlite3"
