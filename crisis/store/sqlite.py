@@ -368,8 +368,8 @@ class SqliteStorage:
             raise StoreBusy(f"another process keeps its state in {directory}") from exc
         self._cache_mib = cache_mib
         # A batch goes to disk once its first write is this old (seconds) or it holds this many writes (a
-        # crash loses what the log brings back); the fold waits
-        # while the one being written is not done and the next holds `max_pending` writes.
+        # crash loses what the log brings back); the fold waits while the batch being written is not done
+        # and the next one holds `max_pending` writes.
         self._commit_every_s = commit_every_s
         self._flush_at = flush_at
         self._max_pending = max_pending
