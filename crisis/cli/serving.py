@@ -102,9 +102,7 @@ async def _up(settings: Settings) -> None:
             f"  keys      {effective.keys_file}",
         ]
         if effective.state_dir is not None:
-            lines.append(
-                f"  state     {effective.state_dir}  (local store; CRISIS_STATE_STORE=false: in memory)"
-            )
+            lines.append(f"  state     {effective.state_dir}  (a local store of the folded log)")
         if effective.kafka_journal_dir is not None:
             lines.append(f"  log       {effective.kafka_journal_dir}  ({restored} events restored)")
         if key:
