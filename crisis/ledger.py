@@ -28,6 +28,10 @@ log = structlog.get_logger(__name__)
 
 Listener = Callable[[list[tuple[Delivered, Outcome]]], None]
 
+# Events decoded and folded at once: catching up on a long log, a fetch holds megabytes of records per
+# partition, and decoding them all at once would hold them all as objects.
+FOLD_LIMIT = 2000
+
 
 class LocalStore(Storage, Protocol):
     """Storage that outlives the process, with the checkpoint it reflects (crisis.store.sqlite)."""
@@ -119,7 +123,7 @@ class Ledger:
         async with self.bus.reader(start) as reader:
             self._reader = reader
             while True:
-                batch = await reader.next_batch(self._poll)
+                batch = await reader.next_batch(self._poll, FOLD_LIMIT)
                 self.ends = reader.ends()
                 if batch:
                     for item in batch if start else ():

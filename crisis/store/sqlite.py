@@ -356,7 +356,7 @@ class SqliteStorage:
         cache_mib: int = 16,
         commit_every_s: float = 1.0,
         flush_at: int = 6_000,
-        max_pending: int = 24_000,
+        max_pending: int = 18_000,
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "state.sqlite3"
