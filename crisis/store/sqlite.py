@@ -32,6 +32,7 @@ from crisis.domain.envelope import Envelope
 from crisis.domain.events import ActionReported
 from crisis.store.batch import Batch, detached
 from crisis.store.codec import load_envelope, load_indicator
+from crisis.store.values import Values, scan
 from crisis.store.writer import VERSION, Writer, connect
 
 
@@ -185,6 +186,7 @@ class Indicators:
 
     def add(self, record: IndicatorRecord, /) -> None:
         self._store.absent.discard((self._crisis, record.data.indicator_id))
+        self._store.values.add((self._crisis, str(record.data.kind), record.data.canonical))
         self._store.pending.put_indicator(self._crisis, self._len, record, new=True)
         self._len += 1
 
@@ -216,13 +218,15 @@ class Indicators:
 
     def live(self, kind: str, canonical: str, /) -> list[str]:
         batches = list(reversed(self._store.batches()))  # the older batch first: the newer one wins
-        # Sorted here, not by ORDER BY: that would lead the planner to walk the crisis in share order.
-        rows = self._store.read(
-            "SELECT id, seq FROM indicators INDEXED BY indicators_value "
-            "WHERE crisis = ? AND kind = ? AND canonical = ? AND retracted = 0",
-            (self._crisis, kind, canonical),
-        ).fetchall()
-        live: dict[str, int] = dict(rows)
+        live: dict[str, int] = {}
+        if self._store.values.may_hold((self._crisis, kind, canonical)):
+            # Sorted here, not by ORDER BY: that would lead the planner to walk the crisis in share order.
+            rows = self._store.read(
+                "SELECT id, seq FROM indicators INDEXED BY indicators_value "
+                "WHERE crisis = ? AND kind = ? AND canonical = ? AND retracted = 0",
+                (self._crisis, kind, canonical),
+            ).fetchall()
+            live = dict(rows)
         for batch in batches:
             for indicator_id in batch.by_value.get((self._crisis, kind, canonical), ()):
                 shared = batch.indicators[(self._crisis, indicator_id)]
@@ -388,6 +392,7 @@ class SqliteStorage:
         self._views: dict[tuple[str, str], Any] = {}
         # Event ids and (crisis, indicator id) keys known not to be in the file (see prefetch).
         self.absent: set[Any] = set()
+        self.values = Values(self._writer.call(scan))
         self._crisis_seq: dict[str, int] = dict(self._db.execute("SELECT id, seq FROM crises").fetchall())
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         if meta and meta.get("version") != json.dumps(VERSION):
@@ -402,18 +407,25 @@ class SqliteStorage:
         query each. What is found absent stays so until written (which removes it from `absent`)."""
         if len(self.absent) > _ABSENT_MAX:
             self.absent.clear()
-        ids = [env.id for env in envelopes]
-        self.absent.update(self._missing("SELECT id FROM outcomes WHERE id IN ({})", (), ids))
+        # What a write of this process looked up already is not asked again when the fold meets it.
+        absent = self.absent
+        ids = [env.id for env in envelopes if env.id not in absent]
+        absent.update(self._missing("SELECT id FROM outcomes WHERE id IN ({})", (), ids))
         shared: dict[str, list[str]] = {}
         for env in envelopes:
-            if env.type is EventType.INDICATOR_SHARED and isinstance(env.data.get("indicator_id"), str):
-                shared.setdefault(env.subject, []).append(env.data["indicator_id"])
+            indicator_id = env.data.get("indicator_id")
+            if env.type is not EventType.INDICATOR_SHARED or not isinstance(indicator_id, str):
+                continue
+            if (env.subject, indicator_id) not in absent:
+                shared.setdefault(env.subject, []).append(indicator_id)
         for crisis_id, indicator_ids in shared.items():
             sql = "SELECT id FROM indicators WHERE crisis = ? AND id IN ({})"
             self.absent.update((crisis_id, i) for i in self._missing(sql, (crisis_id,), indicator_ids))
 
     def _missing(self, sql: str, params: tuple[str, ...], keys: list[str]) -> set[str]:
         missing = set(keys)
+        if not keys:
+            return missing
         for at in range(0, len(keys), 500):
             chunk = keys[at : at + 500]
             rows = self.read(sql.format(",".join("?" * len(chunk))), (*params, *chunk))

@@ -76,8 +76,14 @@ def test_a_restored_store_continues_where_its_checkpoint_says(tmp_path: Path) ->
     assert restored.crises[CID].state == memory.crises[CID].state
     assert first + outcomes(restored, envs[6:]) == expected
     assert build_report(restored.crises[CID], at(300)) == build_report(memory.crises[CID], at(300))
-    # What was folded before the restart is still known: a retried event gets its first verdict.
+    # What was folded before the restart is still known: a retried event gets its first verdict, and
+    # a value shared before is found (whether or not the filter of stored values is built yet).
     assert restored.apply(envs[1]).duplicate
+    for _ in range(2):
+        assert restored.crises[CID].indicators.live("md5", "1" * 32) == ["i1"]
+        assert restored.crises[CID].indicators.live("md5", "f" * 32) == []
+        again.checkpoint("log-1", {0: 6}, {(0, 3)})
+        again.commit()  # written after the filter's scan, which is done by now
 
 
 def test_what_a_crash_caught_unwritten_is_forgotten_and_a_reset_forgets_all(tmp_path: Path) -> None:
