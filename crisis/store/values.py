@@ -9,9 +9,9 @@ from concurrent.futures import Future
 
 Value = tuple[str, str, str]  # crisis, kind, canonical
 
-# 2^26 bits (8 MiB): with three bits a value, one in a thousand unseen values costs a query at 2.5 million
-# values, one in twenty at ten million; never a wrong answer.
-_BITS = 1 << 26
+# 2^25 bits (4 MiB): with three bits a value, one unseen value in 1,500 costs a query at a million values,
+# one in five at ten million; never a wrong answer.
+_BITS = 1 << 25
 _MASK = _BITS - 1
 
 
@@ -26,33 +26,38 @@ def _set(bits: bytearray, value: Value) -> None:
         bits[p >> 3] |= 1 << (p & 7)
 
 
-def scan(db: sqlite3.Connection) -> bytearray:
-    """The filter of every live value in the file (run on the writer thread)."""
-    bits = bytearray(_BITS // 8)
+def scan(db: sqlite3.Connection) -> bytearray | None:
+    """The filter of every live value in the file (run on the writer thread); None when there is none."""
+    bits = None
     rows = db.execute(
         "SELECT crisis, kind, canonical FROM indicators INDEXED BY indicators_value WHERE retracted = 0"
     )
     for row in rows:
+        bits = bits or bytearray(_BITS // 8)
         _set(bits, row)
     return bits
 
 
+def _has(bits: bytearray, positions: tuple[int, int, int]) -> bool:
+    return all(bits[p >> 3] & (1 << (p & 7)) for p in positions)
+
+
 class Values:
-    def __init__(self, scanning: Future[bytearray] | None) -> None:
-        """`scanning`: the filter of what the file holds, being built (None: the file is empty)."""
-        self._bits = bytearray(_BITS // 8)
-        self._scanning = scanning
+    """Two filters: what the file held at the start (built by the writer thread, which alone writes it)
+    and what this process has shared since (written by the event loop alone)."""
+
+    def __init__(self, scanning: Future[bytearray | None]) -> None:
+        self._added = bytearray(_BITS // 8)
+        self._scanning: Future[bytearray | None] | None = scanning
+        self._held: bytearray | None = None
 
     def add(self, value: Value) -> None:
-        _set(self._bits, value)
+        _set(self._added, value)
 
     def may_hold(self, value: Value) -> bool:
         if self._scanning is not None:
             if not self._scanning.done():
                 return True
-            scanned = self._scanning.result()
-            self._scanning = None
-            merged = int.from_bytes(self._bits, "little") | int.from_bytes(scanned, "little")
-            self._bits = bytearray(merged.to_bytes(len(self._bits), "little"))
-        bits = self._bits
-        return all(bits[p >> 3] & (1 << (p & 7)) for p in _positions(value))
+            self._held, self._scanning = self._scanning.result(), None
+        positions = _positions(value)
+        return _has(self._added, positions) or (self._held is not None and _has(self._held, positions))
