@@ -6,47 +6,32 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import TypeAdapter
-from typing_extensions import TypedDict
 
 from crisis.domain.book import IndicatorRecord, Sighting
 from crisis.domain.enums import Tlp
 from crisis.domain.envelope import Envelope
 from crisis.domain.events import IndicatorShared
 
-
-class _Stored(TypedDict):
-    data: IndicatorShared
-    shared_at: datetime
-    tlp: Tlp
-    to: tuple[str, ...]
-    seen: list[tuple[str, datetime]]
-    retracted: bool
-
-
-_INDICATOR = TypeAdapter(_Stored)
+# An indicator as a JSON array: data, shared at, TLP, recipients, sightings (org, at), retracted.
+_INDICATOR = TypeAdapter(
+    tuple[IndicatorShared, datetime, Tlp, tuple[str, ...], list[tuple[str, datetime]], bool]
+)
 
 
 def dump_indicator(r: IndicatorRecord) -> bytes:
-    stored: _Stored = {
-        "data": r.data,
-        "shared_at": r.shared_at,
-        "tlp": r.tlp,
-        "to": r.tlprecipients,
-        "seen": [(s.org, s.at) for s in r.sightings],
-        "retracted": r.retracted,
-    }
-    return _INDICATOR.dump_json(stored)
+    seen = [(s.org, s.at) for s in r.sightings]
+    return _INDICATOR.dump_json((r.data, r.shared_at, r.tlp, r.tlprecipients, seen, r.retracted))
 
 
 def load_indicator(text: str | bytes) -> IndicatorRecord:
-    raw = _INDICATOR.validate_json(text)
+    data, shared_at, tlp, to, seen, retracted = _INDICATOR.validate_json(text)
     return IndicatorRecord(
-        data=raw["data"],
-        shared_at=raw["shared_at"],
-        tlp=raw["tlp"],
-        tlprecipients=raw["to"],
-        sightings=[Sighting(org=org, at=at) for org, at in raw["seen"]],
-        retracted=raw["retracted"],
+        data=data,
+        shared_at=shared_at,
+        tlp=tlp,
+        tlprecipients=to,
+        sightings=[Sighting(org=org, at=at) for org, at in seen],
+        retracted=retracted,
     )
 
 
