@@ -1,10 +1,11 @@
 """Indicators/s accepted through POST /v1/crises/{id}/indicators by one API process, acks=all, loopback.
 
-    python bench/ingest.py [--seconds 10] [--clients 4] [--batch 1000] [--journal]
+    python bench/ingest.py [--seconds 10] [--clients 4] [--batch 1000] [--journal] [--store]
 
 Starts the embedded broker and one `crisis serve api` subprocess, opens a crisis, then several clients post
 batches of fresh sha256 indicators for a fixed time. Counts only items the API answered `created`.
-`--journal` keeps the log on disk as `crisis up` does (each acknowledged batch fsynced before the answer).
+`--journal` keeps the log on disk as `crisis up` does (each acknowledged batch fsynced before the answer);
+`--store` gives the API process a local state store (CRISIS_STATE_DIR), as `crisis up` and `crisis serve` do.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ async def run(args: argparse.Namespace) -> None:
         }
         if args.journal:
             env["CRISIS_KAFKA_JOURNAL_DIR"] = str(workdir / "log")
+        # `crisis serve` keeps a local store unless told not to.
+        env["CRISIS_STATE_STORE"] = "true" if args.store else "false"
         cmd = [sys.executable, "-m", "crisis.cli", "serve", "api", "--port", str(port)]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)  # noqa: ASYNC220 -- spawn only, no wait
         try:
@@ -105,6 +108,7 @@ async def run(args: argparse.Namespace) -> None:
         f"(batches of {args.batch}, {counts['requests']} requests, {counts['failed_requests']} failed, "
         f"{counts['rejected']} rejected): {rate:,.0f} indicators/s accepted, acks=all"
         + (", journal fsynced" if args.journal else "")
+        + (", local state store" if args.store else ", state in memory")
     )
     per_1000 = 1000 * api_cpu / max(counts["created"], 1)
     print(
@@ -119,6 +123,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--journal", action="store_true", help="keep the log on disk, as crisis up does")
+    parser.add_argument("--store", action="store_true", help="keep the API's state in a local store")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -98,6 +98,8 @@ class Server:
         env = {**env}
         if state_dir is not None:
             env["CRISIS_STATE_DIR"] = str(state_dir)
+        else:
+            env["CRISIS_STATE_STORE"] = "false"  # `crisis serve` keeps a local store unless told not to
         env["CRISIS_API_PORT" if what == "api" else "CRISIS_GATEWAY_PORT"] = str(self.port)
         self.url = f"http://127.0.0.1:{self.port}"
         self.started = time.monotonic()

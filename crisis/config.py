@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # This process's own local store of the folded log (crisis.store): it restores from it and reads only
     # the log's tail. None: the fold lives in memory and is rebuilt from the whole log at every start.
     state_dir: Path | None = None
+    # Whether to keep that store. Unset, `crisis up` and `crisis serve` keep one under the data directory
+    # (the keys file's folder: .crisis/state/) when state_dir names none; false keeps the fold in memory.
+    state_store: bool | None = None
     # Longest a write may wait for the broker's acknowledgement before the caller hears "unknown outcome".
     publish_timeout_s: float = Field(default=8.0, gt=0)
 

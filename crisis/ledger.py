@@ -33,6 +33,10 @@ CHAIN_ATTEMPTS = 16
 
 Listener = Callable[[list[tuple[Delivered, Outcome]]], None]
 
+# Events decoded and folded at once: catching up on a long log, a fetch holds megabytes of records per
+# partition, and decoding them all at once would hold them all as objects.
+FOLD_LIMIT = 2000
+
 
 class LocalStore(Storage, Protocol):
     """Storage that outlives the process, with the checkpoint it reflects (crisis.store.sqlite)."""
@@ -49,6 +53,12 @@ class LocalStore(Storage, Protocol):
     ) -> None: ...
 
     def reset(self, log_id: str) -> None: ...
+
+    async def flush_due(self) -> None:
+        """Write what was checkpointed when due; wait while too much waits to be written."""
+
+    def prefetch(self, envelopes: Sequence[Envelope]) -> None:
+        """Look up at once what folding or writing these events will ask about each."""
 
 
 class Sealer(Protocol):
@@ -139,7 +149,7 @@ class Ledger:
         async with self.bus.reader(start) as reader:
             self._reader = reader
             while True:
-                batch = await reader.next_batch(self._poll)
+                batch = await reader.next_batch(self._poll, FOLD_LIMIT)
                 self.ends = reader.ends()
                 if batch:
                     for item in batch if start else ():
@@ -150,6 +160,8 @@ class Ledger:
                             raise _Rebuild
                     self._fold(batch)
                     self.last_event_time = batch[-1].envelope.time
+                if self.store is not None:
+                    await self.store.flush_due()
                 if not reader.behind():
                     self._current_at = time.time()
                 if reader.caught_up() and not self.caught_up.is_set():
@@ -158,6 +170,8 @@ class Ledger:
 
     def _fold(self, batch: list[Delivered]) -> None:
         folded = []
+        if self.store is not None:
+            self.store.prefetch([item.envelope for item in batch])
         for item in batch:
             outcome = self.book.apply(item.envelope)
             env = item.envelope
@@ -202,6 +216,8 @@ class Ledger:
         """
         verdicts: dict[str, Outcome] = {}
         pending = []
+        if self.store is not None:
+            self.store.prefetch(envelopes)
         for env in envelopes:
             # A reused Idempotency-Key is refused before publishing: the first request's fingerprint is
             # in the folded log, whichever process took it.

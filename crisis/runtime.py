@@ -89,7 +89,7 @@ async def ledger_running(
 
 def _open_store(settings: Settings) -> SqliteStorage | None:
     """The local store named by CRISIS_STATE_DIR, or None (the fold in memory)."""
-    if settings.state_dir is None:
+    if settings.state_dir is None or settings.state_store is False:
         return None
     if settings.bus_target.startswith("memory://"):
         # The memory bus is this process's alone and gone at exit: there is no log to restore beside.

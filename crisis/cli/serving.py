@@ -20,6 +20,7 @@ from crisis.keys import KeyStore
 from crisis.logging import configure_logging
 from crisis.orgs import OrgRegistry
 from crisis.runtime import StartupError, stack
+from crisis.store.local import with_local_store
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +91,7 @@ def _bus_line(settings: Settings, effective: Settings) -> str:
 
 async def _up(settings: Settings) -> None:
     key = _first_key(settings)
-    settings = _console_origins(settings)
+    settings = with_local_store(_console_origins(settings), "up")
     async with _kafka_for(settings) as (effective, restored), stack(effective) as running:
         lines = [
             "crisis-bus is up",
@@ -100,6 +101,8 @@ async def _up(settings: Settings) -> None:
             _bus_line(settings, effective),
             f"  keys      {effective.keys_file}",
         ]
+        if effective.state_dir is not None:
+            lines.append(f"  state     {effective.state_dir}  (a local store of the folded log)")
         if effective.kafka_journal_dir is not None:
             lines.append(f"  log       {effective.kafka_journal_dir}  ({restored} events restored)")
         if key:
@@ -118,8 +121,10 @@ async def _serve(settings: Settings, what: str) -> None:
         )
     if settings.bus_target.startswith("memory://"):
         log.warning("memory_bus", note="the log lives in this process only and is gone when it stops")
+    settings = with_local_store(settings, what)
     async with stack(settings, api=what == "api", gateway=what == "gateway") as running:
-        print(f"crisis {what} serving {running.api_url or running.ws_url}", flush=True)
+        state = f" (state in {settings.state_dir})" if settings.state_dir is not None else ""
+        print(f"crisis {what} serving {running.api_url or running.ws_url}{state}", flush=True)
         await _until_signalled()
 
 

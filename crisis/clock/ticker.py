@@ -18,7 +18,7 @@ import structlog
 
 from crisis.bus.base import Delivered, PublishError, PublishUnknown
 from crisis.domain import deadlines
-from crisis.domain.book import Book, CrisisRecord, Outcome
+from crisis.domain.book import Book, CrisisRecord, IndicatorRecord, Outcome
 from crisis.domain.enums import Deadline, EventType, Status
 from crisis.domain.envelope import Envelope, utcnow
 from crisis.ledger import Ledger
@@ -65,18 +65,22 @@ class Clock:
                 self._watch_crisis(record)
 
     def _watch_crisis(self, record: CrisisRecord) -> None:
-        if record.state.status is Status.CLOSED:
-            return  # owes nothing more, and a book at start-up is mostly closed crises
-        for indicator_id in record.indicators:
-            self._watch(record, indicator_id)
+        if record.state.status is Status.CLOSED or not record.state.roster:
+            # A closed crisis owes nothing more (a book at start-up is mostly closed crises); one without
+            # expected providers owes nothing until a roster arrives, which looks at every indicator again.
+            return
+        for indicator in record.indicators.values():
+            self._watch_indicator(record, indicator)
 
     def _watch(self, record: CrisisRecord, indicator_id: str) -> None:
-        indicator = record.indicators.get(indicator_id)
-        if indicator is None:
-            return
+        indicator = record.indicators.get(indicator_id) if record.state.roster else None
+        if indicator is not None:
+            self._watch_indicator(record, indicator)
+
+    def _watch_indicator(self, record: CrisisRecord, indicator: IndicatorRecord) -> None:
         for deadline in Deadline:
             due = deadlines.due_at(record.state, indicator.shared_at, deadline)
-            heapq.heappush(self._heap, (due, record.state.id, indicator_id, deadline))
+            heapq.heappush(self._heap, (due, record.state.id, indicator.data.indicator_id, deadline))
 
     def due_now(self) -> list[Envelope]:
         """The overdue events to write now; deadlines not due yet go back on the heap."""

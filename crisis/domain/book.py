@@ -144,7 +144,8 @@ class CrisisRecord:
     )
     # (indicator id, provider) -> when it first answered; what the deadlines read.
     answers: dict[tuple[str, str], Answer] = field(default_factory=dict)
-    # (indicator id, provider, deadline) -> the accepted `clock.overdue`, withdrawn by a late answer.
+    # (indicator id, provider, deadline) -> the accepted `clock.overdue`, withdrawn by a late answer; and
+    # those events in log order, kept in storage, from which a restored fold rebuilds the map.
     overdue: dict[tuple[str, str, Deadline], Overdue] = field(default_factory=dict)
     # The `chainhash` of the last event taken into this crisis's hash chain (crisis.domain.chain).
     chain_head: str = GENESIS
@@ -152,6 +153,7 @@ class CrisisRecord:
     disputes: dict[str, Dispute] = field(default_factory=dict)
     # Accepted `indicator.erased` events, for the transparency report (counted as they are folded).
     erasures: int = 0
+    missed: Entries[Envelope] = field(default_factory=list[Envelope])
 
     def repeat_of(
         self, kind: str, canonical: str, reader: Principal, handling: tuple[Tlp, tuple[str, ...]]
@@ -210,15 +212,24 @@ class Book:
         record = CrisisRecord(state, s.timeline(state.id), s.indicators(state.id), s.actions(state.id))
         if len(record.timeline):
             record.chain_head = record.timeline[-1].chainhash or GENESIS
+        record.missed = s.missed(state.id)
         # Restored from a store: who has answered is derived from the stored actions, or the clock would
-        # take an answered deadline for a missed one. (Accepted overdue events are not re-derived: the
-        # clock writes the same deterministic id again, which the stored verdicts turn away.)
+        # take an answered deadline for a missed one; and the overdue map from the stored overdue events.
+        answered_at: dict[tuple[str, str, Deadline], datetime] = {}
         disputed = False
-        for _env, data in record.actions:
-            record.answers.setdefault((data.indicator_id, data.provider_org), Answer()).record(
-                data.outcome, data.at
-            )
+        for env, data in record.actions:
+            answer = record.answers.setdefault((data.indicator_id, data.provider_org), Answer())
+            answer.record(data.outcome, data.at)
+            for deadline in Deadline:
+                if answer.at(deadline) is not None:
+                    answered_at.setdefault((data.indicator_id, data.provider_org, deadline), env.time)
             disputed = disputed or data.outcome is ActionOutcome.DISAGREE
+        for env in record.missed:
+            missed = ClockOverdue.model_validate(env.data)
+            key = (missed.indicator_id, missed.provider_org, missed.deadline)
+            # An overdue event stands only while its deadline is unanswered: any answer came later and
+            # withdrew it, at the time of the first event that answered it.
+            record.overdue[key] = Overdue(env.id, missed.due_at, withdrawn_at=answered_at.get(key))
         if disputed:
             # Disputes open and close in log order: replayed from the timeline, for a disputed crisis only.
             for env in record.timeline:
@@ -535,6 +546,7 @@ def _clock_overdue(env: Envelope, data: object, record: CrisisRecord) -> Outcome
         return rejected("not_overdue", problem)
     key = (data.indicator_id, data.provider_org, data.deadline)
     record.overdue[key] = Overdue(event_id=env.id, due_at=data.due_at)
+    record.missed.append(env)
     return ACCEPTED
 
 

@@ -131,12 +131,20 @@ def indicator_visible(principal: Principal | None, record: IndicatorRecord, stat
 def build_report(record: CrisisRecord, generated_at: datetime, reader: Principal | None = None) -> Report:
     """The report as `reader` may see it."""
     visible = visible_to(reader)
-    indicators = [r for r in record.indicators.values() if indicator_visible(reader, r, record.state)]
+    indicators = list(_readable(record, reader))
     readable_ids = {r.data.indicator_id for r in indicators}
-    actions = [
-        (env, data) for env, data in record.actions if visible(env) and data.indicator_id in readable_ids
-    ]
+    touched = _touched(record, visible, readable_ids.__contains__)
     state = record.state
+    providers = [
+        provider_line(
+            org,
+            list(_items(org, indicators, touched.get(org, {}), state)),
+            now=generated_at,
+            expected=org in state.roster,
+            state=state,
+        )
+        for org in _orgs(state, touched)
+    ]
     return Report(
         crisis=state,
         generated_at=generated_at,
@@ -145,8 +153,42 @@ def build_report(record: CrisisRecord, generated_at: datetime, reader: Principal
         roster=list(state.roster),
         timeline=[_entry(env, record) for env in record.timeline if _shown(env, visible, readable_ids)],
         indicators=[_indicator_line(r) for r in indicators],
-        providers=_providers(indicators, actions, state, generated_at),
+        providers=providers,
     )
+
+
+def report_summary(
+    record: CrisisRecord, generated_at: datetime, reader: Principal | None = None
+) -> tuple[Report, int]:
+    """The report without its per-indicator parts (the crisis, its own events and one line per provider),
+    and how many indicators `reader` may read: what `summary_of(build_report(...))` gives, computed in
+    one pass over the indicators with nothing held per indicator, so its size grows with the providers.
+    `lines_of` gives the rest, one line each."""
+    visible = visible_to(reader)
+    state = record.state
+    touched = _touched(record, visible, _readable_lookup(record, reader))
+    orgs = _orgs(state, touched)
+    tallies = {org: _Tally(now=generated_at, state=state) for org in orgs}
+    total = 0
+    for r in _readable(record, reader):
+        total += 1
+        for org in orgs:
+            answers = touched.get(org, {})
+            if _owed(org, r, answers, state):
+                tallies[org].add(_item(r, answers.get(r.data.indicator_id, []), state))
+    summary = Report(
+        crisis=state,
+        generated_at=generated_at,
+        receipt_deadline_s=state.receipt_deadline_s,
+        action_deadline_s=state.action_deadline_s,
+        roster=list(state.roster),
+        timeline=[
+            _entry(env, record) for env in record.timeline if env.type.is_crisis_state and visible(env)
+        ],
+        indicators=[],
+        providers=[tallies[org].line(org, [], expected=org in state.roster) for org in orgs],
+    )
+    return summary, total
 
 
 def summary_of(full: Report) -> Report:
@@ -175,6 +217,56 @@ def report_lines(report: Report) -> Iterator[dict[str, object]]:
         yield {"part": "timeline", **t.model_dump(mode="json")}
 
 
+def lines_of(record: CrisisRecord, reader: Principal | None = None) -> Iterator[dict[str, object]]:
+    """`report_lines(build_report(...))` read straight from the crisis's storage, a line at a time: the
+    whole report is never held (each provider's items take one more pass over the indicators)."""
+    visible = visible_to(reader)
+    readable = _readable_lookup(record, reader)
+    state = record.state
+    for r in _readable(record, reader):
+        yield {"part": "indicator", **_indicator_line(r).model_dump(mode="json")}
+    touched = _touched(record, visible, readable)
+    for org in _orgs(state, touched):
+        for item in _items(org, _readable(record, reader), touched.get(org, {}), state):
+            yield {"part": "item", "org": org, **item.model_dump(mode="json")}
+    for env in record.timeline:
+        if _shown(env, visible, readable):
+            yield {"part": "timeline", **_entry(env, record).model_dump(mode="json")}
+
+
+def _readable(record: CrisisRecord, reader: Principal | None) -> Iterator[IndicatorRecord]:
+    return (r for r in record.indicators.values() if indicator_visible(reader, r, record.state))
+
+
+def _readable_lookup(record: CrisisRecord, reader: Principal | None) -> Callable[[str], bool]:
+    """Whether `reader` may read an indicator, by id, looked up once each (no set of every id)."""
+    known: dict[str, bool] = {}
+
+    def readable(indicator_id: str) -> bool:
+        if indicator_id not in known:
+            found = record.indicators.get(indicator_id)
+            known[indicator_id] = found is not None and indicator_visible(reader, found, record.state)
+        return known[indicator_id]
+
+    return readable
+
+
+def _touched(
+    record: CrisisRecord, visible: Visible, readable: Callable[[str], bool]
+) -> dict[str, dict[str, list[ActionReported]]]:
+    """provider -> indicator id -> its reports the reader may see, in log order."""
+    touched: dict[str, dict[str, list[ActionReported]]] = {}
+    for env, data in record.actions:
+        if visible(env) and readable(data.indicator_id):
+            touched.setdefault(data.provider_org, {}).setdefault(data.indicator_id, []).append(data)
+    return touched
+
+
+def _orgs(state: CrisisState, touched: dict[str, dict[str, list[ActionReported]]]) -> list[str]:
+    """Every provider that answered and every expected one, silent or not."""
+    return sorted({*state.roster, *touched})
+
+
 def assemble(summary: Report, lines: Iterable[dict[str, Any]]) -> Report:
     """A whole report again from its summary and its lines (what a client that wants it all does)."""
     indicators: list[IndicatorLine] = []
@@ -192,12 +284,15 @@ def assemble(summary: Report, lines: Iterable[dict[str, Any]]) -> Report:
     return summary.model_copy(update={"indicators": indicators, "timeline": timeline, "providers": providers})
 
 
-def _shown(env: Envelope, visible: Visible, readable_ids: set[str]) -> bool:
+def _shown(env: Envelope, visible: Visible, readable: Callable[[str], bool] | set[str]) -> bool:
     """An event about an indicator is shown only with the indicator: its id alone must not leak."""
     if not visible(env):
         return False
     if env.type in _REFERS:
-        return env.data.get("indicator_id") in readable_ids
+        indicator_id = env.data.get("indicator_id")
+        if not isinstance(indicator_id, str):
+            return False
+        return indicator_id in readable if isinstance(readable, set) else readable(indicator_id)
     return True
 
 
@@ -289,38 +384,66 @@ def _indicator_line(r: IndicatorRecord) -> IndicatorLine:
     )
 
 
-def _providers(
-    indicators: list[IndicatorRecord],
-    actions: list[tuple[Envelope, ActionReported]],
-    state: CrisisState,
-    now: datetime,
-) -> list[ProviderLine]:
-    """A line for every provider that answered and every expected one, silent or not."""
-    by_org: dict[str, list[ActionReported]] = {org: [] for org in state.roster}
-    for _env, data in actions:
-        by_org.setdefault(data.provider_org, []).append(data)
-    return [_provider(org, indicators, by_org[org], state, now) for org in sorted(by_org)]
-
-
-def _provider(
-    org: str,
-    indicators: list[IndicatorRecord],
-    reports: list[ActionReported],
-    state: CrisisState,
-    now: datetime,
-) -> ProviderLine:
+def _owed(org: str, r: IndicatorRecord, answers: dict[str, list[ActionReported]], state: CrisisState) -> bool:
+    """Whether `r` is on a provider's due list: it could read it and it was not withdrawn, or it answered
+    anyway."""
     provider = Principal(org=org, role=Role.PROVIDER, key_id="")
-    touched: dict[str, list[ActionReported]] = {}
-    for a in reports:
-        touched.setdefault(a.indicator_id, []).append(a)
-    # Its due list: what it could read and was not withdrawn, plus anything it answered anyway.
-    due = [
-        r
-        for r in indicators
-        if r.data.indicator_id in touched or (not r.retracted and indicator_visible(provider, r, state))
-    ]
-    items = [_item(r, touched.get(r.data.indicator_id, []), state) for r in due]
-    return provider_line(org, items, now=now, expected=org in state.roster, state=state)
+    return r.data.indicator_id in answers or (not r.retracted and indicator_visible(provider, r, state))
+
+
+def _items(
+    org: str,
+    indicators: Iterable[IndicatorRecord],
+    answers: dict[str, list[ActionReported]],
+    state: CrisisState,
+) -> Iterator[ProviderItem]:
+    for r in indicators:
+        if _owed(org, r, answers, state):
+            yield _item(r, answers.get(r.data.indicator_id, []), state)
+
+
+class _Tally:
+    """One provider's figures, item by item: what provider_line reports, without holding the items."""
+
+    def __init__(self, scale: float = 1.0, *, now: datetime | None, state: CrisisState | None) -> None:
+        self.scale, self.now = scale, now
+        self.receipt_limit = state.receipt_deadline_s if state else ONE_HOUR_S
+        self.action_limit = state.action_deadline_s if state else ONE_HOUR_S
+        self.count = 0
+        self.receipts: list[float] = []
+        self.acts: list[float] = []
+        self.receipts_due = [0, 0]
+        self.actions_due = [0, 0]
+
+    def add(self, i: ProviderItem) -> None:
+        self.count += 1
+        if i.receipt_s is not None:
+            self.receipts.append(i.receipt_s * self.scale)
+        if i.action_s is not None:
+            self.acts.append(i.action_s * self.scale)
+        _count_deadline(self.receipts_due, i.receipt_due_at, i.receipt_s, self.now, self.receipt_limit)
+        _count_deadline(self.actions_due, i.action_due_at, i.action_s, self.now, self.action_limit)
+
+    def line(self, org: str, items: list[ProviderItem], *, expected: bool) -> ProviderLine:
+        receipts, acts = self.receipts, self.acts
+        return ProviderLine(
+            org=org,
+            indicators=self.count,
+            received=len(receipts),
+            actioned=len(acts),
+            receipt_within_hour=sum(1 for s in receipts if s <= ONE_HOUR_S),
+            action_within_hour=sum(1 for s in acts if s <= ONE_HOUR_S),
+            median_receipt_s=_median(receipts),
+            median_action_s=_median(acts),
+            slowest_receipt_s=max(receipts, default=None),
+            slowest_action_s=max(acts, default=None),
+            items=items,
+            expected=expected,
+            receipts_due=self.receipts_due[0],
+            receipts_missed=self.receipts_due[1],
+            actions_due=self.actions_due[0],
+            actions_missed=self.actions_due[1],
+        )
 
 
 def provider_line(
@@ -336,44 +459,22 @@ def provider_line(
 
     With `now` and the crisis `state`, its deadlines are counted: due once passed or met by `now`.
     """
-    receipts = [i.receipt_s * scale for i in items if i.receipt_s is not None]
-    acts = [i.action_s * scale for i in items if i.action_s is not None]
-    receipt_limit = state.receipt_deadline_s if state else ONE_HOUR_S
-    action_limit = state.action_deadline_s if state else ONE_HOUR_S
-    r_due, r_missed = _deadline_counts([(i.receipt_due_at, i.receipt_s) for i in items], now, receipt_limit)
-    a_due, a_missed = _deadline_counts([(i.action_due_at, i.action_s) for i in items], now, action_limit)
-    return ProviderLine(
-        org=org,
-        indicators=len(items),
-        received=len(receipts),
-        actioned=len(acts),
-        receipt_within_hour=sum(1 for s in receipts if s <= ONE_HOUR_S),
-        action_within_hour=sum(1 for s in acts if s <= ONE_HOUR_S),
-        median_receipt_s=_median(receipts),
-        median_action_s=_median(acts),
-        slowest_receipt_s=max(receipts, default=None),
-        slowest_action_s=max(acts, default=None),
-        items=items,
-        expected=expected,
-        receipts_due=r_due,
-        receipts_missed=r_missed,
-        actions_due=a_due,
-        actions_missed=a_missed,
-    )
+    tally = _Tally(scale, now=now, state=state)
+    for i in items:
+        tally.add(i)
+    return tally.line(org, items, expected=expected)
 
 
-def _deadline_counts(
-    items: list[tuple[datetime | None, float | None]], now: datetime | None, limit: int
-) -> tuple[int, int]:
-    """(due, missed): a deadline is due once it has passed or been met; missed when passed unmet."""
-    due = missed = 0
-    for due_at, took in items:
-        met = took is not None and took <= limit
-        passed = due_at is not None and now is not None and now >= due_at
-        if met or passed:
-            due += 1
-            missed += 0 if met else 1
-    return due, missed
+def _count_deadline(
+    tally: list[int], due_at: datetime | None, took: float | None, now: datetime | None, limit: int
+) -> None:
+    """Counts into (due, missed): a deadline is due once it has passed or been met; missed when passed
+    unmet."""
+    met = took is not None and took <= limit
+    passed = due_at is not None and now is not None and now >= due_at
+    if met or passed:
+        tally[0] += 1
+        tally[1] += 0 if met else 1
 
 
 def _item(r: IndicatorRecord, reports: list[ActionReported], state: CrisisState) -> ProviderItem:

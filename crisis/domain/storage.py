@@ -105,6 +105,9 @@ class Storage(Protocol):
 
     def actions(self, crisis_id: str, /) -> Entries[tuple[Envelope, ActionReported]]: ...
 
+    def missed(self, crisis_id: str, /) -> Entries[Envelope]:
+        """The accepted `clock.overdue` events, from which a restored fold rebuilds its overdue map."""
+
     def save_crisis(self, state: CrisisState, /) -> None: ...
 
     def crisis_states(self) -> list[CrisisState]:
@@ -205,6 +208,9 @@ class MemoryStorage:
         return []
 
     def actions(self, crisis_id: str, /) -> list[tuple[Envelope, ActionReported]]:
+        return []
+
+    def missed(self, crisis_id: str, /) -> list[Envelope]:
         return []
 
     def save_crisis(self, state: CrisisState, /) -> None:

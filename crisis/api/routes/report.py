@@ -17,7 +17,7 @@ from crisis.domain import commands
 from crisis.domain.book import SHARERS, CrisisRecord
 from crisis.domain.envelope import utcnow
 from crisis.domain.principal import Principal
-from crisis.domain.report import Report, build_report, render_markdown, report_lines, summary_of
+from crisis.domain.report import Report, build_report, lines_of, render_markdown, report_summary
 
 router = APIRouter(prefix="/v1/crises/{crisis_id}/report", tags=["report"])
 
@@ -58,13 +58,11 @@ async def report(
 ) -> Report | Response:
     """The report from the log as the caller may see it (TLP applies); Markdown on Accept: text/markdown."""
     record = _record(principal, ledger, crisis_id)
-    built = build_report(record, utcnow(), principal)
     if view == "summary":
-        return ReportSummary(
-            **summary_of(built).model_dump(),
-            indicators_total=len(built.indicators),
-            lines=f"{request.url.path}/lines",
-        )
+        summary, total = report_summary(record, utcnow(), principal)
+        lines = f"{request.url.path}/lines"
+        return ReportSummary(**summary.model_dump(), indicators_total=total, lines=lines)
+    built = build_report(record, utcnow(), principal)
     if accept and MARKDOWN in accept.lower():
         return PlainTextResponse(render_markdown(built), media_type=f"{MARKDOWN}; charset=utf-8")
     return built
@@ -73,11 +71,12 @@ async def report(
 @router.get("/lines", response_class=StreamingResponse, responses={200: {"content": {NDJSON: {}}}})
 async def report_stream(crisis_id: str, principal: PrincipalDep, ledger: LedgerDep) -> StreamingResponse:
     """The report's indicators, provider items and timeline as NDJSON, one object a line, each with `part`."""
-    built = build_report(_record(principal, ledger, crisis_id), utcnow(), principal)
+    # Read from the crisis's storage as the chunks go out: no whole report is built in memory.
+    streamed = lines_of(_record(principal, ledger, crisis_id), principal)
 
     async def chunks() -> AsyncIterator[bytes]:
         lines: list[str] = []
-        for line in report_lines(built):
+        for line in streamed:
             lines.append(json.dumps(line, separators=(",", ":")))
             if len(lines) >= CHUNK_LINES:
                 yield ("\n".join(lines) + "\n").encode()
