@@ -19,9 +19,16 @@ from typing import Any, Final
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    for_code,
+)
 
 from crisis.bus.base import PublishError
+from crisis.bus.kafka_security import connection_options
 from crisis.config import Settings
 from crisis.crypto.keyring import Covers, MemoryKeyring
 from crisis.crypto.seal import new_key
@@ -57,11 +64,8 @@ class KafkaKeyring(MemoryKeyring):
         self._tail: asyncio.Task[None] | None = None
 
     def _common(self) -> dict[str, Any]:
-        return {
-            "bootstrap_servers": self._s.kafka_bootstrap,
-            "security_protocol": self._s.kafka_security_protocol,
-            "request_timeout_ms": self._s.kafka_request_timeout_ms,
-        }
+        # The same connection as the event topic's clients: TLS and SASL from Settings.
+        return connection_options(self._s)
 
     async def __aenter__(self) -> KafkaKeyring:
         await self._ensure_topic()
@@ -123,12 +127,19 @@ class KafkaKeyring(MemoryKeyring):
         await admin.start()
         try:
             topic = NewTopic(self.topic, 1, self._s.kafka_replication, topic_configs=dict(TOPIC_CONFIG))
-            await admin.create_topics([topic])
-            log.info("topic_created", topic=self.topic, config=TOPIC_CONFIG)
-        except TopicAlreadyExistsError:
-            pass
+            response = await admin.create_topics([topic])
         finally:
             await admin.close()
+        # aiokafka returns the per-topic outcome rather than raising it (as for the event topic).
+        for _, code, *_ in getattr(response, "topic_errors", ()):
+            error = for_code(code)
+            if code == 0:
+                log.info("topic_created", topic=self.topic, config=TOPIC_CONFIG)
+            elif error in (TopicAuthorizationFailedError, ClusterAuthorizationFailedError):
+                # Least privilege: the deployment made the topic (deploy/topics.sh, a KafkaTopic).
+                log.info("topic_not_created", topic=self.topic, reason="this principal may not create topics")
+            elif error is not TopicAlreadyExistsError:
+                log.warning("topic_not_created", topic=self.topic, reason=error.__name__)
 
     async def refresh(self) -> None:
         """Read the topic up to its current end: keys made and destroyed by every process."""
