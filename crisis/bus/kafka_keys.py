@@ -22,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from crisis.bus.base import PublishError
+from crisis.bus.kafka_security import connection_options
 from crisis.config import Settings
 from crisis.crypto.keyring import Covers, MemoryKeyring
 from crisis.crypto.seal import new_key
@@ -57,11 +58,8 @@ class KafkaKeyring(MemoryKeyring):
         self._tail: asyncio.Task[None] | None = None
 
     def _common(self) -> dict[str, Any]:
-        return {
-            "bootstrap_servers": self._s.kafka_bootstrap,
-            "security_protocol": self._s.kafka_security_protocol,
-            "request_timeout_ms": self._s.kafka_request_timeout_ms,
-        }
+        # The same TLS and SASL options as the event clients: a keyring of its own would connect in the clear.
+        return connection_options(self._s)
 
     async def __aenter__(self) -> KafkaKeyring:
         await self._ensure_topic()
