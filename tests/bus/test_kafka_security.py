@@ -4,7 +4,8 @@ Certificates are made in each test (trustme). The embedded broker cannot serve T
 listener in the test process fronts it (tests/support/tls_front.py); its SASL is the broker's own
 (`--authentication`). A successful SASL login cannot be shown on this broker: it offers SCRAM only, refuses
 the request that would create a user before a login, and keeps no user across a restart (docs/operations.md,
-"Kafka security"): the refusals are tested here, the successful login only on Apache Kafka.
+"Kafka security"): the broker's refusals are tested here, the successful login in test_kafka_sasl.py, through
+a SASL front in the test process that implements the server side of SCRAM per RFC 5802.
 """
 
 from __future__ import annotations
