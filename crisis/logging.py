@@ -22,7 +22,7 @@ _SECRET_FIELDS = frozenset({"key", "token", "authorization", "api_key", "secret"
 MAX_VALUE_CHARS = 200
 MAX_ITEMS = 20
 # Our own tracebacks are kept whole (they are ours, and cutting them hides the cause).
-_WHOLE_FIELDS = frozenset({"exception", "stack"})
+_WHOLE_FIELDS = frozenset({"exception", "exc_info", "stack"})
 # Libraries whose INFO is chatter (websockets' DEBUG is every frame): quiet unless the level is debug.
 _QUIET = {"aiokafka": logging.WARNING, "kafka": logging.WARNING, "websockets": logging.WARNING}
 _QUIET_DEBUG = {"websockets": logging.INFO}

@@ -26,7 +26,7 @@ from websockets.exceptions import InvalidStatus
 from crisis.broker import free_port
 from crisis.domain.enums import Role
 from crisis.keys import KeyStore
-from crisis.logging import MAX_ITEMS, MAX_VALUE_CHARS, FailureLog, configure_logging
+from crisis.logging import MAX_ITEMS, MAX_VALUE_CHARS, FailureLog, _log_uncaught, configure_logging
 from tests.conftest import KafkaTarget
 
 
@@ -92,6 +92,18 @@ def test_client_supplied_strings_are_cut(json_logs: Any) -> None:
     assert len(listed) == MAX_ITEMS + 1 and listed[-1] == f"...[{500 - MAX_ITEMS} more]"
     assert all(len(c) < MAX_VALUE_CHARS + 30 for c in listed)
     assert len(theirs["event"]) < 1000
+
+
+def test_a_crash_outside_any_handler_is_logged_with_its_traceback(json_logs: Any) -> None:
+    """What sys.excepthook logs when a server dies: the traceback, though no exception is being handled."""
+    try:
+        raise RuntimeError("store writer failed")
+    except RuntimeError as exc:
+        crashed = exc
+    _log_uncaught(type(crashed), crashed, crashed.__traceback__)
+    (line,) = json_logs()
+    assert line["event"] == "uncaught_exception"
+    assert "RuntimeError: store writer failed" in line["exception"]
 
 
 def test_failed_authentication_is_logged_a_few_times_per_address() -> None:
