@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -36,6 +37,10 @@ from crisis.domain.reads import (
 from crisis.ledger import Ledger
 
 log = structlog.get_logger(__name__)
+
+# Count lines, and subscriptions, in one `audit.reads` event: it stays well under Kafka's default 1 MB
+# record and the API's body limit; a busier period goes out over the next ones.
+LINES = 2000
 
 # API routes (by their path template) whose successful GET is a read worth recording.
 API_READS: dict[str, ReadKind] = {
@@ -111,14 +116,16 @@ class ReadAudit:
             self._closed.append(_subscription(found, self._now()))
 
     def pending(self) -> AuditReads | None:
-        """What to write now; None when nothing was read since the last write."""
+        """What to write now; None when nothing was read since the last write. At most LINES count lines
+        and LINES subscriptions: the rest waits for the next period."""
         if not (self._counts or self._open or self._closed):
             return None
         counts = [
             ReadCount(org=o, key_id=k, crisis_id=c, kind=kind, count=n)
-            for (o, k, c, kind), n in self._counts.items()
+            for (o, k, c, kind), n in itertools.islice(self._counts.items(), LINES)
         ]
-        subscriptions = [*self._closed, *(_subscription(s, None) for s in self._open.values())]
+        still_open = (_subscription(s, None) for s in self._open.values())
+        subscriptions = list(itertools.islice(itertools.chain(self._closed, still_open), LINES))
         return AuditReads(
             process=self.process,
             period_from=self._since,

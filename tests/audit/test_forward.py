@@ -15,11 +15,12 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from crisis.audit.log import records
+from crisis.audit.reads import LINES, ReadAudit
 from crisis.broker import free_port
 from crisis.bus.adapters import open_bus
 from crisis.config import Settings
 from crisis.domain.enums import Role
-from crisis.domain.reads import AuditReads
+from crisis.domain.reads import AuditReads, ReadKind
 from crisis.runtime import Running, StartupError, stack
 from tests.conftest import Stack
 from tests.gateway.conftest import client, recv
@@ -169,3 +170,19 @@ async def test_a_gateway_without_the_token_says_so_and_writes_nothing(make_setti
             await asyncio.sleep(0.6)
     assert any(e["event"] == "audit_reads_kept_in_memory" for e in logs)
     assert await logged_streams(settings, "vidshare") == []
+
+
+def test_a_busy_period_goes_out_over_the_next_ones_and_nothing_is_lost() -> None:
+    reads = ReadAudit()
+    for n in range(LINES + 1):
+        reads.subscribed(n, "press", "k1", {}, None, lambda: "")
+        reads.unsubscribed(n)
+        reads.count("press", "k1", f"crisis-{n}", ReadKind.INDICATORS)
+    first = reads.pending()
+    assert first is not None and (len(first.counts), len(first.subscriptions)) == (LINES, LINES)
+    reads.written(first)
+    rest = reads.pending()
+    assert rest is not None and (len(rest.counts), len(rest.subscriptions)) == (1, 1)
+    assert rest.counts[0].crisis_id == f"crisis-{LINES}"
+    reads.written(rest)
+    assert reads.pending() is None

@@ -17,13 +17,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from crisis.api.deps import LedgerDep, MetricsDep, SettingsDep
 from crisis.api.problems import Problem
 from crisis.api.writes import commit, raise_for
-from crisis.audit.reads import event
+from crisis.audit.reads import LINES, event
 from crisis.domain.reads import AuditReads, ReadKind
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
-# One period of one gateway: far more than its distinct (org, key, crisis, kind) lines and subscriptions.
-MAX_LINES = 20_000
+# What one period of one process holds at most (crisis.audit.reads.LINES).
+MAX_LINES = LINES
 MAX_FILTERS_BYTES = 8192
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 Cursor = Annotated[str, Field(max_length=512)]
