@@ -30,13 +30,13 @@ class HttpSink:
         self._failing = False
 
     async def send(self, data: AuditReads) -> Sent:
-        headers = {"Authorization": f"Bearer {self._token.get_secret_value()}"}
-        body = data.model_dump_json()
+        headers = {
+            "Authorization": f"Bearer {self._token.get_secret_value()}",
+            "Content-Type": "application/json",
+        }
         try:
             async with httpx.AsyncClient(timeout=self._timeout_s) as http:
-                response = await http.post(
-                    self.url, content=body, headers={**headers, "Content-Type": "application/json"}
-                )
+                response = await http.post(self.url, content=data.model_dump_json(), headers=headers)
         except httpx.HTTPError as exc:
             self._failed(Sent.UNKNOWN, error=f"{type(exc).__name__}: {exc}")
             return Sent.UNKNOWN
