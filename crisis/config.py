@@ -110,6 +110,12 @@ class Settings(BaseSettings):
 
     # How often each process writes its read audit (`audit.reads`: counts, never one event per read).
     audit_reads_interval_s: float = Field(default=60.0, gt=0)
+    # A gateway-only process never writes to Kafka: it sends its read audit to the API (POST
+    # /v1/audit/reads), which writes it. The service token both present (not an API key: it grants that one
+    # route and nothing else) and the API's URL; unset, the local API (CRISIS_API_HOST:CRISIS_API_PORT).
+    audit_token: SecretStr | None = None
+    audit_token_file: Path | None = None
+    audit_api_url: str = ""
 
     # Domains whose URLs a share holds back until the sharer confirms (`confirm_warnings`): news and
     # research sites report on attacks and are rarely the content to remove. Subdomains match too.
@@ -163,6 +169,22 @@ class Settings(BaseSettings):
             return self.bus_url
         return f"kafka://{self.kafka_bootstrap}" if self.kafka_bootstrap else ""
 
+    @property
+    def audit_api_target(self) -> str:
+        """Where a gateway-only process sends its read audit: CRISIS_AUDIT_API_URL, else the local API."""
+        if self.audit_api_url:
+            return self.audit_api_url.rstrip("/")
+        scheme = "https" if self.api_tls_cert_file is not None else "http"
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::", "") else self.api_host
+        return f"{scheme}://{host}:{self.api_port}"
+
+    @field_validator("audit_api_url")
+    @classmethod
+    def _audit_api_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("CRISIS_AUDIT_API_URL must be an http:// or https:// URL")
+        return value
+
     @field_validator("bus_url")
     @classmethod
     def _bus_url(cls, value: str) -> str:
@@ -179,6 +201,7 @@ class Settings(BaseSettings):
         self.kafka_ssl_key_password = _secret(
             self.kafka_ssl_key_password, self.kafka_ssl_key_password_file, "CRISIS_KAFKA_SSL_KEY_PASSWORD"
         )
+        self.audit_token = _secret(self.audit_token, self.audit_token_file, "CRISIS_AUDIT_TOKEN")
         if self.kafka_security_protocol.startswith("SASL_") and not (
             self.kafka_sasl_username and self.kafka_sasl_password is not None
         ):

@@ -15,7 +15,8 @@ import uvicorn
 from crisis.api.app import create_app
 from crisis.api.problems import BodyLimit
 from crisis.api.transport import deadlines
-from crisis.audit.reads import ReadAudit, reads_running
+from crisis.audit.forward import HttpSink
+from crisis.audit.reads import LedgerSink, ReadAudit, ReadsSink, reads_running
 from crisis.bus.adapters import open_bus
 from crisis.clock.retention import Retention
 from crisis.clock.ticker import Clock
@@ -166,12 +167,19 @@ async def stack(settings: Settings, *, api: bool = True, gateway: bool = True) -
     """Everything a server process runs, on the bus settings.bus_target names (Kafka or memory)."""
     if not settings.bus_target:
         raise StartupError("no bus named: set CRISIS_BUS_URL (kafka://HOST:PORT or memory://)")
+    if not api and gateway and settings.environment == "production" and settings.audit_token is None:
+        raise StartupError(
+            "a gateway-only process in production needs CRISIS_AUDIT_TOKEN (or CRISIS_AUDIT_TOKEN_FILE): "
+            "it sends its read audit to the API, and may not write to Kafka itself"
+        )
     keys = KeyStore(settings.keys_file)
     deliver = settings.webhook_deliverer if settings.webhook_deliverer is not None else api and gateway
     async with contextlib.AsyncExitStack() as parts:
         raw = await parts.enter_async_context(open_bus(settings))
-        # Every reader of the log reads it through the data keys (crisis.crypto).
-        bus = SealedBus(raw, await parts.enter_async_context(open_keyring(settings)))
+        # Every reader of the log reads it through the data keys (crisis.crypto). Only a process that runs
+        # the API writes to Kafka: a gateway-only one forgets erased keys and leaves destroying them to it.
+        keyring = await parts.enter_async_context(open_keyring(settings))
+        bus = SealedBus(raw, keyring, destroys=api)
         # The deliverer listens from the log's first event: what arrived while no deliverer ran is sent.
         listeners = (
             [(await parts.enter_async_context(delivering(settings, keys))).on_folded] if deliver else []
@@ -179,9 +187,10 @@ async def stack(settings: Settings, *, api: bool = True, gateway: bool = True) -
         ledger = await parts.enter_async_context(ledger_running(bus, settings, listeners=listeners))
         running = Running(settings, bus, ledger, keys)
         # Left after the servers stop, so its last write holds every read they served.
-        reads = await parts.enter_async_context(
-            reads_running(ledger, ReadAudit(), settings.audit_reads_interval_s)
-        )
+        reads = ReadAudit()
+        sink = LedgerSink(ledger) if api else _forwarder(settings) if gateway else None
+        if sink is not None:
+            await parts.enter_async_context(reads_running(sink, reads, settings.audit_reads_interval_s))
         if api:
             running.api_url = await parts.enter_async_context(api_running(settings, ledger, keys, reads))
             # Every API process runs the clock: the fold keeps each overdue event once.
@@ -194,3 +203,15 @@ async def stack(settings: Settings, *, api: bool = True, gateway: bool = True) -
             scheme = "wss" if settings.gateway_tls_cert_file is not None else "ws"
             running.ws_url = f"{scheme}://{settings.gateway_host}:{gw.port}/v1/stream"
         yield running
+
+
+def _forwarder(settings: Settings) -> ReadsSink | None:
+    """Where a gateway-only process sends its read audit: the API, with the service token (None: nowhere)."""
+    if settings.audit_token is None:
+        log.warning(
+            "audit_reads_kept_in_memory",
+            reason="no CRISIS_AUDIT_TOKEN: this gateway's read audit is counted but reaches no log; set "
+            "CRISIS_AUDIT_TOKEN (the API's too) and CRISIS_AUDIT_API_URL to send it to the API",
+        )
+        return None
+    return HttpSink(settings.audit_api_target, settings.audit_token)

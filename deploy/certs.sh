@@ -1,8 +1,9 @@
 #!/usr/bin/env sh
 # Makes what docker-compose.yml mounts from deploy/secrets/ (never committed): a private CA; a certificate
 # per broker (named as its service, so clients verify the host name); one for the `admin` principal the
-# setup job and the health checks use (mutual TLS); one for the TLS proxy (PUBLIC_HOST); and random SCRAM
-# passwords for the crisis-api and crisis-gateway principals.
+# setup job and the health checks use (mutual TLS); one for the TLS proxy (PUBLIC_HOST); random SCRAM
+# passwords for the crisis-api and crisis-gateway principals; and the service token (audit.token) with which
+# the gateway sends its read audit to the API (CRISIS_AUDIT_TOKEN_FILE).
 #
 # Existing files are kept, so running it again is harmless. To rotate one, delete it and run again
 # (docs/operations.md, "Rotating credentials"). Requires openssl 1.1.1 or later.
@@ -55,4 +56,10 @@ password() {
 password crisis-api
 password crisis-gateway
 
-echo "secrets in $(cd "$OUT" && pwd): CA, kafka-1..3, admin, proxy ($PUBLIC_HOST), SCRAM passwords"
+# The read audit's service token: 256 random bits, shared by the API and the gateway only.
+if [ ! -f "$OUT/audit.token" ]; then
+  openssl rand -hex 32 | tr -d '\n' >"$OUT/audit.token"
+  chmod 0644 "$OUT/audit.token"
+fi
+
+echo "secrets in $(cd "$OUT" && pwd): CA, kafka-1..3, admin, proxy ($PUBLIC_HOST), SCRAM passwords, audit token"

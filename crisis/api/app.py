@@ -16,6 +16,7 @@ from crisis.api.metrics import ApiMetrics
 from crisis.api.ratelimit import RateLimiter
 from crisis.api.routes import (
     actions,
+    audit_reads,
     console,
     crises,
     disputes,
@@ -84,6 +85,7 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore, reads: ReadAu
     app.include_router(console.router)
     app.include_router(docs.router)
     app.include_router(webhooks.router)
+    app.include_router(audit_reads.router)
 
     @app.middleware("http")
     async def context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -1,21 +1,25 @@
 """This process's read audit: counts and subscriptions since the last `audit.reads`, and the task writing it.
 
 Counting is a dictionary increment on the request path; nothing is written per read or per frame. Every
-period (CRISIS_AUDIT_READS_INTERVAL_S) and when the process stops, what was counted is written as one
-`audit.reads` event through the ledger; a write that fails keeps the counts for the next period.
+period (CRISIS_AUDIT_READS_INTERVAL_S) and when the process stops, what was counted is sent to a sink as one
+`audit.reads` event: the ledger in a process that runs the API, the API over HTTP from a gateway-only process
+(crisis.audit.forward). What was not written stays for the next period; one whose outcome is unknown is
+sent again as it was, under the same event id, so a retry never counts a read twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, Protocol
 
 import structlog
 
@@ -33,6 +37,10 @@ from crisis.domain.reads import (
 from crisis.ledger import Ledger
 
 log = structlog.get_logger(__name__)
+
+# Count lines, and subscriptions, in one `audit.reads` event: it stays well under Kafka's default 1 MB
+# record and the API's body limit; a busier period goes out over the next ones.
+LINES = 2000
 
 # API routes (by their path template) whose successful GET is a read worth recording.
 API_READS: dict[str, ReadKind] = {
@@ -63,9 +71,23 @@ class _Open:
     opened_at: datetime
 
 
+class Sent(Enum):
+    WRITTEN = "written"  # in the log
+    UNKNOWN = "unknown"  # perhaps not: sent again unchanged
+    REFUSED = "refused"  # not, and never as it was: the counts go out afresh next period
+
+
+class ReadsSink(Protocol):
+    async def send(self, data: AuditReads) -> Sent:
+        """Put one period's read audit into the log."""
+        ...
+
+
 class ReadAudit:
     def __init__(self, now: Callable[[], datetime] = utcnow) -> None:
         self.process = uuid.uuid4().hex[:12]
+        # A period sent whose outcome is unknown: sent again as it was before anything newer.
+        self.held: AuditReads | None = None
         self._now = now
         self._since = now()
         self._counts: Counter[tuple[str, str, str, ReadKind]] = Counter()
@@ -94,14 +116,16 @@ class ReadAudit:
             self._closed.append(_subscription(found, self._now()))
 
     def pending(self) -> AuditReads | None:
-        """What to write now; None when nothing was read since the last write."""
+        """What to write now; None when nothing was read since the last write. At most LINES count lines
+        and LINES subscriptions: the rest waits for the next period."""
         if not (self._counts or self._open or self._closed):
             return None
         counts = [
             ReadCount(org=o, key_id=k, crisis_id=c, kind=kind, count=n)
-            for (o, k, c, kind), n in self._counts.items()
+            for (o, k, c, kind), n in itertools.islice(self._counts.items(), LINES)
         ]
-        subscriptions = [*self._closed, *(_subscription(s, None) for s in self._open.values())]
+        still_open = (_subscription(s, None) for s in self._open.values())
+        subscriptions = list(itertools.islice(itertools.chain(self._closed, still_open), LINES))
         return AuditReads(
             process=self.process,
             period_from=self._since,
@@ -119,6 +143,7 @@ class ReadAudit:
                 del self._counts[key]
         self._closed = self._closed[len([s for s in data.subscriptions if s.closed_at is not None]) :]
         self._since = data.period_to
+        self.held = None
 
 
 def _subscription(s: _Open, closed_at: datetime | None) -> Subscription:
@@ -133,9 +158,16 @@ def _subscription(s: _Open, closed_at: datetime | None) -> Subscription:
     )
 
 
+def event_id(data: AuditReads) -> str:
+    """The event's id, from the process and its period: a period sent twice is one event."""
+    period = f"{data.process}/{data.period_from.isoformat()}/{data.period_to.isoformat()}"
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{READS_SOURCE}/{period}"))
+
+
 def event(data: AuditReads) -> Envelope:
     # TLP:RED with no recipient: on no one's stream; the figures reach coordinators through the report.
     return Envelope(
+        id=event_id(data),
         source=READS_SOURCE,
         type=EventType.AUDIT_READS,
         time=data.period_to,
@@ -146,29 +178,43 @@ def event(data: AuditReads) -> Envelope:
     )
 
 
-async def flush(ledger: Ledger, reads: ReadAudit) -> None:
-    data = reads.pending()
+class LedgerSink:
+    """A process that runs the API writes its read audit through its own ledger."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    async def send(self, data: AuditReads) -> Sent:
+        try:
+            [outcome] = await self.ledger.write([event(data)])
+        except PublishError as exc:
+            log.warning("audit_reads_not_written", error=str(exc))
+            return Sent.UNKNOWN
+        if outcome.accepted:
+            return Sent.WRITTEN
+        log.error("audit_reads_refused", code=outcome.code, message=outcome.message)
+        return Sent.REFUSED
+
+
+async def flush(sink: ReadsSink, reads: ReadAudit) -> None:
+    data = reads.held or reads.pending()
     if data is None:
         return
-    try:
-        [outcome] = await ledger.write([event(data)])
-    except PublishError as exc:
-        log.warning("audit_reads_not_written", error=str(exc))
-        return
-    if outcome.accepted:
+    sent = await sink.send(data)
+    if sent is Sent.WRITTEN:
         reads.written(data)
     else:
-        log.error("audit_reads_refused", code=outcome.code, message=outcome.message)
+        reads.held = data if sent is Sent.UNKNOWN else None
 
 
 @asynccontextmanager
-async def reads_running(ledger: Ledger, reads: ReadAudit, interval_s: float) -> AsyncIterator[ReadAudit]:
-    """Writes the read audit every `interval_s`, and once more on the way out."""
+async def reads_running(sink: ReadsSink, reads: ReadAudit, interval_s: float) -> AsyncIterator[ReadAudit]:
+    """Sends the read audit every `interval_s`, and once more on the way out."""
 
     async def loop() -> None:
         while True:
             await asyncio.sleep(interval_s)
-            await flush(ledger, reads)
+            await flush(sink, reads)
 
     task = asyncio.create_task(loop(), name="audit-reads")
     try:
@@ -178,4 +224,4 @@ async def reads_running(ledger: Ledger, reads: ReadAudit, interval_s: float) -> 
         with contextlib.suppress(asyncio.CancelledError):
             await task
         with contextlib.suppress(Exception):
-            await flush(ledger, reads)
+            await flush(sink, reads)

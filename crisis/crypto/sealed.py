@@ -3,7 +3,9 @@
 `seal` is applied by the ledger to what it is about to publish (after it the record is immutable: a chain
 hash, or anything else computed over the record, sees the sealed form). Every reader of this bus (the
 ledger's fold, the gateway's resume and backfill replays) gets the events opened: plaintext while their
-key exists, erased after. `on_folded` destroys the keys an accepted erasure names, in every process.
+key exists, erased after. `on_folded` forgets the keys an accepted erasure names in every process, and
+destroys them in the key store in the processes that write (those running the API): a gateway's Kafka
+principal may only read, and the writers' tombstones already make the erasure durable.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import replace
 import structlog
 
 from crisis.bus.base import Bus, Delivered, Position, PublishError, Reader, Topology
-from crisis.crypto.keyring import Keyring
+from crisis.crypto.keyring import Covers, Keyring
 from crisis.crypto.seal import SealError, seal, sealed_kid, unseal
 from crisis.domain import sensitive
 from crisis.domain.book import Outcome
@@ -29,9 +31,11 @@ class SealedBus:
     # Events this process sealed and not read back yet (a reader elsewhere, a failed send) age out.
     SENT_LIMIT = 200_000
 
-    def __init__(self, bus: Bus, keyring: Keyring) -> None:
+    def __init__(self, bus: Bus, keyring: Keyring, *, destroys: bool = True) -> None:
         self.inner = bus
         self.keyring = keyring
+        # False in a process that only reads the log (a gateway): it forgets erased keys, never writes.
+        self.destroys = destroys
         self._destroying: set[asyncio.Task[None]] = set()
         # Keys looked for and not found: a key is made before the first event under it is published,
         # so one missing once an event under it was read is destroyed, for good (no second look).
@@ -39,6 +43,9 @@ class SealedBus:
         # Sealed event id -> (the sealed envelope, the plain one): the bus's own reader hands back the very
         # object this process published (crisis.bus.kafka.Echo), which need not be opened again.
         self._sent: dict[str, tuple[Envelope, Envelope]] = {}
+        # What the erasures folded so far cover: consulted only after a look at the store, so a key this
+        # process did not know when its erasure was folded is not learned back from the store.
+        self._erased: list[Covers] = []
 
     async def seal(self, envelopes: Sequence[Envelope]) -> list[Envelope]:
         """The events as they will be published; a new crisis's or indicator's key is stored first."""
@@ -69,25 +76,34 @@ class SealedBus:
         if kid is None:
             return env
         sent = self._sent.pop(env.id, None)
-        if sent is not None and sent[0].data is env.data and self.keyring.get(kid) is not None:
+        # An erased key stays gone here even if a look at the store still finds it (a reader forgets at
+        # once; the writer's tombstone may land a moment later).
+        key = None if kid in self._gone else self.keyring.get(kid)
+        if sent is not None and sent[0].data is env.data and key is not None:
             # Exactly what this process sealed (linking into the chain copies the envelope, not its data),
             # and its key still lives: the plain event, with the links it was published with.
             return sent[1].model_copy(update={"chainprev": env.chainprev, "chainhash": env.chainhash})
-        key = self.keyring.get(kid)
         if key is None and kid not in self._gone:
             await self.keyring.refresh()
             key = self.keyring.get(kid)
-            if key is None:
+            if key is None or any(covers(kid) for covers in self._erased):
+                key = None
                 self._gone.add(kid)
         return unseal(env, key)
 
     def on_folded(self, batch: list[tuple[Delivered, Outcome]]) -> None:
-        """A ledger listener: an accepted erasure destroys its keys here at once and in the store."""
+        """A ledger listener: an accepted erasure forgets its keys here at once, and destroys them in the
+        store where this process writes."""
         for item, outcome in batch:
             env = item.envelope
             if outcome.accepted and env.type.is_erasure:
                 covers = sensitive.erasure_covers(env)
                 gone = self.keyring.forget(covers)
+                self._gone.update(gone)
+                self._erased.append(covers)
+                if not self.destroys:
+                    log.info("keys_forgotten", crisis=env.subject, type=str(env.type), keys=len(gone))
+                    continue
                 log.info("keys_destroyed", crisis=env.subject, type=str(env.type), keys=len(gone))
                 task = asyncio.get_running_loop().create_task(self.keyring.destroy(covers, gone))
                 self._destroying.add(task)

@@ -152,16 +152,81 @@ def compose_problems(compose: Mapping[str, Any], files: Mapping[str, str]) -> li
     if not re.search(r"^\s*tls\s", files["deploy/Caddyfile"], re.M):
         problems.append("deploy/Caddyfile serves no certificate (tls)")
 
-    topics = files["deploy/topics.sh"]
-    if not re.search(r"--replication-factor 3\b", topics):
-        problems.append("deploy/topics.sh: the topic is not replicated 3 times")
-    if "min.insync.replicas=2" not in topics:
-        problems.append("deploy/topics.sh: the topic does not set min.insync.replicas=2")
-    for line in files["deploy/kafka-acls.sh"].splitlines():
-        if "User:crisis-gateway" in line and re.search(
-            r"--operation (Write|All|Create|Delete|Alter)\b", line
-        ):
-            problems.append("deploy/kafka-acls.sh lets the gateway change the log")
+    topics = shell_topics(files["deploy/topics.sh"])
+    for name in TOPICS:
+        if name not in topics:
+            problems.append(f"deploy/topics.sh does not create {name}")
+    for name, config in topics.items():
+        if config.get("replication-factor") != "3":
+            problems.append(f"deploy/topics.sh: the topic {name} is not replicated 3 times")
+        if config.get("min.insync.replicas") != "2":
+            problems.append(f"deploy/topics.sh: the topic {name} does not set min.insync.replicas=2")
+    if KEYS_TOPIC in topics and topics[KEYS_TOPIC].get("cleanup.policy") != "compact":
+        problems.append(f"deploy/topics.sh: {KEYS_TOPIC} is not compacted (a destroyed key would stay)")
+    problems += acl_problems("deploy/kafka-acls.sh", shell_acls(files["deploy/kafka-acls.sh"]))
+    for name in ("api", "gateway"):
+        env = compose.get("services", {}).get(name, {}).get("environment", {})
+        if not (env.get("CRISIS_AUDIT_TOKEN_FILE") or env.get("CRISIS_AUDIT_TOKEN")):
+            problems.append(f"{name}: no CRISIS_AUDIT_TOKEN_FILE (the gateway's read audit reaches no log)")
+    return problems
+
+
+# ------------------------------------------------------------------------------------------------ kafka
+
+TOPIC = "crisis.events"
+KEYS_TOPIC = "crisis.events.keys"
+TOPICS = (TOPIC, KEYS_TOPIC)
+# What each principal must be granted on each topic; the gateway nothing more (it only reads).
+GRANTS = {"crisis-api": {"Write", "Read", "Describe"}, "crisis-gateway": {"Read", "Describe"}}
+
+
+def _shell_defaults(script: str) -> dict[str, str]:
+    """The script's `NAME="${NAME:-default}"` defaults, earlier ones expanded in later ones."""
+    values: dict[str, str] = {}
+    for name, default in re.findall(r'^(\w+)="\$\{\1:-([^}]*)\}"', script, re.M):
+        values[name] = _expand(default, values)
+    return values
+
+
+def _expand(text: str, values: Mapping[str, str]) -> str:
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), m.group(0)), text.strip('"'))
+
+
+def shell_topics(script: str) -> dict[str, dict[str, str]]:
+    """Each topic deploy/topics.sh creates, with its flags and --config values."""
+    values = _shell_defaults(script)
+    found: dict[str, dict[str, str]] = {}
+    for command in re.split(r"kafka-topics\.sh", script.replace("\\\n", " "))[1:]:
+        flags = dict(re.findall(r"--([\w-]+) (\S+)", command))
+        config = dict(re.findall(r"--config ([\w.]+)=(\S+)", command))
+        if "topic" in flags:
+            found[_expand(flags["topic"], values)] = {**flags, **config}
+    return found
+
+
+def shell_acls(script: str) -> dict[tuple[str, str], set[str]]:
+    """(principal, topic) -> the operations deploy/kafka-acls.sh grants."""
+    values = _shell_defaults(script)
+    grants: dict[tuple[str, str], set[str]] = {}
+    for line in script.splitlines():
+        principal = re.search(r"--allow-principal User:([\w-]+)", line)
+        topic = re.search(r"--topic (\S+)", line)
+        if principal and topic:
+            key = (principal.group(1), _expand(topic.group(1), values))
+            grants.setdefault(key, set()).update(re.findall(r"--operation (\w+)", line))
+    return grants
+
+
+def acl_problems(where: str, grants: Mapping[tuple[str, str], set[str]]) -> list[str]:
+    problems = []
+    for (principal, topic), ops in sorted(grants.items()):
+        if principal == "crisis-gateway" and ops - GRANTS[principal]:
+            problems.append(f"{where} lets the gateway change {topic}: {sorted(ops - GRANTS[principal])}")
+    for principal, needed in GRANTS.items():
+        for topic in TOPICS:
+            missing = needed - grants.get((principal, topic), set())
+            if missing:
+                problems.append(f"{where}: {principal} may not {sorted(missing)} {topic}")
     return problems
 
 
@@ -265,6 +330,14 @@ def kubernetes_problems(docs: list[dict[str, Any]]) -> list[str]:
             problems.append(f"KafkaTopic {name}: replicas {spec.get('replicas')}, not 3")
         if int(spec.get("config", {}).get("min.insync.replicas", 0)) != 2:
             problems.append(f"KafkaTopic {name}: min.insync.replicas is not 2")
+    kafka_topics = {
+        t["spec"].get("topicName", name): t["spec"] for name, t in _of(docs, "KafkaTopic").items()
+    }
+    for name in TOPICS:
+        if name not in kafka_topics:
+            problems.append(f"no KafkaTopic {name}")
+    if kafka_topics.get(KEYS_TOPIC, {}).get("config", {}).get("cleanup.policy", "compact") != "compact":
+        problems.append(f"KafkaTopic {KEYS_TOPIC} is not compacted (a destroyed key would stay)")
 
     users = _of(docs, "KafkaUser")
     for user in ("crisis-api", "crisis-gateway"):
@@ -279,6 +352,14 @@ def kubernetes_problems(docs: list[dict[str, Any]]) -> list[str]:
         problems.append(
             f"KafkaUser crisis-gateway may {sorted(gateway_ops - {'Read', 'Describe'})}: it only reads"
         )
+    grants: dict[tuple[str, str], set[str]] = {}
+    for user, spec in users.items():
+        for acl in spec.get("spec", {}).get("authorization", {}).get("acls", []):
+            resource = acl.get("resource", {})
+            if resource.get("type") == "topic":
+                key = (user, resource.get("name", ""))
+                grants.setdefault(key, set()).update(acl.get("operations", []))
+    problems += acl_problems("the KafkaUsers", grants)
 
     config = {k: v for cm in _of(docs, "ConfigMap").values() for k, v in cm.get("data", {}).items()}
     if config.get("CRISIS_KAFKA_SECURITY_PROTOCOL") not in SECURE:
@@ -293,6 +374,13 @@ def kubernetes_problems(docs: list[dict[str, Any]]) -> list[str]:
     for name, deployment in deployments.items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         container = deployment["spec"]["template"]["spec"]["containers"][0]
+        if not {e["name"] for e in container.get("env", [])} & {
+            "CRISIS_AUDIT_TOKEN",
+            "CRISIS_AUDIT_TOKEN_FILE",
+        }:
+            problems.append(
+                f"Deployment {name}: no CRISIS_AUDIT_TOKEN (the gateway's read audit reaches no log)"
+            )
         if container.get("readinessProbe", {}).get("httpGet", {}).get("path") != "/readyz":
             problems.append(f"Deployment {name}: readiness is not /readyz")
         if not any(b and b.items() <= labels.items() for b in budgets):

@@ -49,6 +49,8 @@ def test_certs_sh_makes_what_compose_mounts_and_keeps_it_on_a_second_run(tmp_pat
     assert oct(secrets.stat().st_mode & 0o777) == "0o700"
     passwords = {(secrets / f"{user}.password").read_text() for user in ("crisis-api", "crisis-gateway")}
     assert len(passwords) == 2 and all(len(p) >= 32 and p.isalnum() for p in passwords)
+    token = Settings(audit_token_file=secrets / "audit.token").audit_token
+    assert token is not None and len(token.get_secret_value()) == 64  # 256 random bits, hex
     before = {p.name: p.read_bytes() for p in secrets.iterdir()}
     make_secrets(secrets)
     assert {p.name: p.read_bytes() for p in secrets.iterdir()} == before

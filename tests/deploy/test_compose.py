@@ -84,7 +84,37 @@ def _shared_principal(compose: Compose, files: Files) -> None:
 
 
 def _gateway_writes(compose: Compose, files: Files) -> None:
-    files["deploy/kafka-acls.sh"] += "acl --allow-principal User:crisis-gateway --operation Write --topic x\n"
+    files["deploy/kafka-acls.sh"] += (
+        'acl --allow-principal User:crisis-gateway --operation Write --topic "$TOPIC"\n'
+    )
+
+
+def _gateway_writes_keys(compose: Compose, files: Files) -> None:
+    files["deploy/kafka-acls.sh"] += (
+        'acl --allow-principal User:crisis-gateway --operation Write --topic "$KEYS_TOPIC"\n'
+    )
+
+
+def _gateway_cannot_read_keys(compose: Compose, files: Files) -> None:
+    files["deploy/kafka-acls.sh"] = "\n".join(
+        line
+        for line in files["deploy/kafka-acls.sh"].splitlines()
+        if not ("User:crisis-gateway" in line and "KEYS_TOPIC" in line)
+    )
+
+
+def _no_keys_topic(compose: Compose, files: Files) -> None:
+    files["deploy/topics.sh"] = files["deploy/topics.sh"].split("# The data keys")[0]
+
+
+def _keys_not_compacted(compose: Compose, files: Files) -> None:
+    files["deploy/topics.sh"] = files["deploy/topics.sh"].replace(
+        "cleanup.policy=compact", "cleanup.policy=delete"
+    )
+
+
+def _no_audit_token(compose: Compose, files: Files) -> None:
+    del compose["services"]["gateway"]["environment"]["CRISIS_AUDIT_TOKEN_FILE"]
 
 
 def _replication_two(compose: Compose, files: Files) -> None:
@@ -117,7 +147,12 @@ def _no_readiness(compose: Compose, files: Files) -> None:
         (_no_proxy_tls, "deploy/Caddyfile serves no certificate"),
         (_api_published, "api publishes a port"),
         (_shared_principal, "share a Kafka principal"),
-        (_gateway_writes, "lets the gateway change the log"),
+        (_gateway_writes, "lets the gateway change crisis.events: ['Write']"),
+        (_gateway_writes_keys, "lets the gateway change crisis.events.keys: ['Write']"),
+        (_gateway_cannot_read_keys, "crisis-gateway may not ['Describe', 'Read'] crisis.events.keys"),
+        (_no_keys_topic, "deploy/topics.sh does not create crisis.events.keys"),
+        (_keys_not_compacted, "crisis.events.keys is not compacted"),
+        (_no_audit_token, "gateway: no CRISIS_AUDIT_TOKEN_FILE"),
         (_replication_two, "not replicated 3 times"),
         (_no_min_isr, "min.insync.replicas=2"),
         (_no_readiness, "gateway has no /readyz health check"),

@@ -80,6 +80,30 @@ def _gateway_writes(docs: Docs) -> None:
     one(docs, "KafkaUser", "crisis-gateway")["spec"]["authorization"]["acls"][0]["operations"].append("Write")
 
 
+def _gateway_writes_keys(docs: Docs) -> None:
+    acls = one(docs, "KafkaUser", "crisis-gateway")["spec"]["authorization"]["acls"]
+    [keys] = [acl for acl in acls if acl["resource"]["name"] == "crisis.events.keys"]
+    keys["operations"].append("Write")
+
+
+def _api_cannot_destroy_keys(docs: Docs) -> None:
+    spec = one(docs, "KafkaUser", "crisis-api")["spec"]["authorization"]
+    spec["acls"] = [acl for acl in spec["acls"] if acl["resource"]["name"] != "crisis.events.keys"]
+
+
+def _no_keys_topic(docs: Docs) -> None:
+    docs.remove(one(docs, "KafkaTopic", "crisis.events.keys"))
+
+
+def _keys_deleted(docs: Docs) -> None:
+    one(docs, "KafkaTopic", "crisis.events.keys")["spec"]["config"]["cleanup.policy"] = "delete"
+
+
+def _no_audit_token(docs: Docs) -> None:
+    container = one(docs, "Deployment", "crisis-gateway")["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = [e for e in container["env"] if e["name"] != "CRISIS_AUDIT_TOKEN"]
+
+
 def _statefulset(docs: Docs) -> None:
     docs.append({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "kafka"}, "spec": {}})
 
@@ -119,6 +143,11 @@ def _plaintext_clients(docs: Docs) -> None:
         (_two_replicas, "replicas 2, not 3"),
         (_min_isr_one, "min.insync.replicas is not 2"),
         (_gateway_writes, "crisis-gateway may ['Write']"),
+        (_gateway_writes_keys, "lets the gateway change crisis.events.keys: ['Write']"),
+        (_api_cannot_destroy_keys, "crisis-api may not ['Describe', 'Read', 'Write'] crisis.events.keys"),
+        (_no_keys_topic, "no KafkaTopic crisis.events.keys"),
+        (_keys_deleted, "KafkaTopic crisis.events.keys is not compacted"),
+        (_no_audit_token, "Deployment crisis-gateway: no CRISIS_AUDIT_TOKEN"),
         (_statefulset, "hand-rolled StatefulSet"),
         (_tcp_readiness, "crisis-gateway: readiness is not /readyz"),
         (_no_budget, "crisis-gateway has no PodDisruptionBudget"),
