@@ -91,17 +91,7 @@ class KafkaBus:
             response = await admin.create_topics([topic])
         finally:
             await admin.close()
-        # aiokafka returns the per-topic outcome rather than raising it.
-        for _, code, *_ in getattr(response, "topic_errors", ()):
-            error = for_code(code)
-            if code == 0:
-                log.info("topic_created", topic=self.topic, partitions=self._s.kafka_partitions)
-            elif error in (TopicAuthorizationFailedError, ClusterAuthorizationFailedError):
-                # Least privilege: the deployment creates the topic (deploy/topics.sh, a KafkaTopic) and
-                # this principal may not; reading the topic then says whether it exists.
-                log.info("topic_not_created", topic=self.topic, reason="this principal may not create topics")
-            elif error is not TopicAlreadyExistsError:
-                log.warning("topic_not_created", topic=self.topic, reason=error.__name__)
+        log_outcome(response, self.topic, partitions=self._s.kafka_partitions)
 
     async def publish(self, envelopes: Sequence[Envelope]) -> list[Position]:
         if self._producer is None:
@@ -381,3 +371,17 @@ class KafkaReader:
                     continue
                 batch.append(Delivered(env, tp.partition, r.offset))
         return batch
+
+
+def log_outcome(response: Any, topic: str, **created: Any) -> None:
+    """Log a CreateTopics answer: created, kept (it existed), or left to the deployment."""
+    for _, code, *_ in getattr(response, "topic_errors", ()):
+        error = for_code(code)
+        if code == 0:
+            log.info("topic_created", topic=topic, **created)
+        elif error in (TopicAuthorizationFailedError, ClusterAuthorizationFailedError):
+            # Least privilege: the deployment creates the topic (deploy/topics.sh, a KafkaTopic) and this
+            # principal may not; reading the topic then says whether it exists.
+            log.info("topic_not_created", topic=topic, reason="this principal may not create topics")
+        elif error is not TopicAlreadyExistsError:
+            log.warning("topic_not_created", topic=topic, reason=error.__name__)

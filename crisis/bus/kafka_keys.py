@@ -20,14 +20,11 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
-    ClusterAuthorizationFailedError,
     KafkaError,
-    TopicAlreadyExistsError,
-    TopicAuthorizationFailedError,
-    for_code,
 )
 
 from crisis.bus.base import PublishError
+from crisis.bus.kafka import log_outcome
 from crisis.bus.kafka_security import connection_options
 from crisis.config import Settings
 from crisis.crypto.keyring import Covers, MemoryKeyring
@@ -130,16 +127,7 @@ class KafkaKeyring(MemoryKeyring):
             response = await admin.create_topics([topic])
         finally:
             await admin.close()
-        # aiokafka returns the per-topic outcome rather than raising it (as for the event topic).
-        for _, code, *_ in getattr(response, "topic_errors", ()):
-            error = for_code(code)
-            if code == 0:
-                log.info("topic_created", topic=self.topic, config=TOPIC_CONFIG)
-            elif error in (TopicAuthorizationFailedError, ClusterAuthorizationFailedError):
-                # Least privilege: the deployment made the topic (deploy/topics.sh, a KafkaTopic).
-                log.info("topic_not_created", topic=self.topic, reason="this principal may not create topics")
-            elif error is not TopicAlreadyExistsError:
-                log.warning("topic_not_created", topic=self.topic, reason=error.__name__)
+        log_outcome(response, self.topic, config=TOPIC_CONFIG)
 
     async def refresh(self) -> None:
         """Read the topic up to its current end: keys made and destroyed by every process."""

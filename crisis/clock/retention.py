@@ -8,13 +8,13 @@ keys go when the event is folded (crisis.crypto.sealed.SealedBus.on_folded), in 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
 import structlog
 
 from crisis.bus.base import PublishError
+from crisis.clock.ticking import tick_forever
 from crisis.domain import retention
 from crisis.domain.envelope import Envelope, utcnow
 from crisis.ledger import Ledger
@@ -55,11 +55,4 @@ class Retention:
 
     async def run(self) -> None:
         """Tick forever; returns only when cancelled."""
-        while True:
-            await asyncio.sleep(self.tick_s)
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("retention_tick_failed")
+        await tick_forever(self.tick, self.tick_s, "retention_tick_failed")

@@ -9,7 +9,6 @@ tried again on the next tick.
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 from collections.abc import Callable
 from datetime import datetime
@@ -17,6 +16,7 @@ from datetime import datetime
 import structlog
 
 from crisis.bus.base import Delivered, PublishError, PublishUnknown
+from crisis.clock.ticking import tick_forever
 from crisis.domain import deadlines
 from crisis.domain.book import Book, CrisisRecord, IndicatorRecord, Outcome
 from crisis.domain.enums import Deadline, EventType, Status
@@ -130,13 +130,6 @@ class Clock:
         """Tick forever; returns only when cancelled."""
         self.start()
         try:
-            while True:
-                await asyncio.sleep(self.tick_s)
-                try:
-                    await self.tick()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("clock_tick_failed")
+            await tick_forever(self.tick, self.tick_s, "clock_tick_failed")
         finally:
             self.stop()
