@@ -11,6 +11,8 @@ started without a saved cursor first handles every indicator shared earlier in t
 like it; an acknowledgement the API refuses is printed as refused, never as done. The cursor
 is saved after each indicator (--state), so a restarted bot continues exactly where it stopped; reports
 carry an Idempotency-Key made from the indicator and the outcome, so a repeat never makes a second one.
+When a dispute ends with the indicator `retracted` (`dispute.resolved`), the bot undoes its action and
+reports `reinstated`.
 The HTTP calls go through `crisis.client.AsyncClient`, with the project's one retry policy (429 and 503
 after their Retry-After, connection errors with backoff).
 """
@@ -41,6 +43,11 @@ async def decide(event: Message) -> tuple[str, str]:
     return "blocked", f"{kind} added to the upload filter"
 
 
+async def reinstate(event: Message) -> str:
+    """Stand-in for undoing the platform's action on a retracted indicator: restore the content."""
+    return f"reinstated after the dispute was retracted by {event.data.get('resolved_by')}"
+
+
 async def report(api: AsyncClient, event: Message, outcome: str, note: str = "") -> int:
     """POST one action; the client retries it with the same Idempotency-Key, so it is made once."""
     indicator_id = event.data["indicator_id"]
@@ -69,10 +76,11 @@ async def run(
     mode: str = "live",
     limit: int = 0,
     act: Decide = decide,
+    undo: Callable[[Message], Awaitable[str]] = reinstate,
     backfill: bool = True,
     crises: list[str] | None = None,
 ) -> int:
-    """Handle indicators until stopped (or `limit` of them); returns how many were handled."""
+    """Handle indicators and retractions until stopped (or `limit` of them); returns how many."""
     handled = 0
     async with (
         AsyncClient(api, key, timeout=15) as http,
@@ -80,7 +88,7 @@ async def run(
             stream_url(stream_at),
             key,
             crises=crises,
-            types=INDICATOR_EVENTS,
+            types=[*INDICATOR_EVENTS, "dispute.resolved"],
             kinds=kinds,
             mode=mode,
             cursor=cursor,
@@ -88,10 +96,16 @@ async def run(
         ) as events,
     ):
         async for event in events:
-            received = await report(http, event, "received")
-            outcome, note = await act(event)
-            status = await report(http, event, outcome, note)
-            done = outcome if received < 300 and status < 300 else f"{outcome} NOT recorded ({status})"
+            if event.type == "dispute.resolved":
+                if event.data.get("outcome") != "retracted":
+                    continue  # a confirmed indicator stands: the action taken stays
+                status = await report(http, event, "reinstated", await undo(event))
+                done = "reinstated" if status < 300 else f"reinstated NOT recorded ({status})"
+            else:
+                received = await report(http, event, "received")
+                outcome, note = await act(event)
+                status = await report(http, event, outcome, note)
+                done = outcome if received < 300 and status < 300 else f"{outcome} NOT recorded ({status})"
             print(
                 f"{event.subject} {event.type} {event.data.get('kind')} {event.data['indicator_id']}: {done}"
             )

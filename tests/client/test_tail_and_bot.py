@@ -149,3 +149,44 @@ async def test_a_bot_started_mid_crisis_handles_every_earlier_indicator(
     assert handled == 4
     acted = {d.indicator_id for _, d in s.ledger.book.crises[crisis_id].actions if d.outcome == "blocked"}
     assert acted == shared
+
+
+@pytest.mark.kafka
+async def test_the_provider_bot_reinstates_an_indicator_whose_dispute_is_retracted(full_stack: Stack) -> None:
+    s = full_stack
+    bot = load_bot()
+    keys = {org: s.add_key(org, role) for org, role in [("hub", "coordinator"), ("bka", "authority")]}
+    keys |= {org: s.add_key(org, "provider") for org in ("vidshare", "tubeco")}
+
+    def auth(org: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {keys[org]}"}
+
+    async with httpx.AsyncClient(base_url=s.api_url, timeout=15) as http:
+        declare = {"title": "Attack", "status": "activated", "level": 1, "criteria": ["viral_spread"]}
+        r = await http.post("/v1/crises", json=declare, headers=auth("hub"))
+        assert r.status_code == 201, r.text
+        crisis_id = r.json()["id"]
+        running = asyncio.create_task(bot.run(s.ws_url, s.api_url, keys["vidshare"], limit=2))
+        item = {"kind": "url", "value": "https://news.example/report-on-the-attack"}
+        r = await http.post(
+            f"/v1/crises/{crisis_id}/indicators", json={"indicators": [item]}, headers=auth("bka")
+        )
+        assert r.status_code == 200, r.text
+        indicator_id = r.json()["items"][0]["indicator_id"]
+        disagree = {"indicator_id": indicator_id, "outcome": "disagree", "note": "a news report"}
+        r = await http.post(f"/v1/crises/{crisis_id}/actions", json=disagree, headers=auth("tubeco"))
+        assert r.status_code == 201, r.text
+        r = await http.get(f"/v1/crises/{crisis_id}/disputes", headers=auth("hub"))
+        [dispute] = r.json()["items"]
+        # The bot must have removed the content before the retraction asks it to reinstate it.
+        async with asyncio.timeout(10):
+            while not any(d.outcome == "removed" for _, d in s.ledger.book.crises[crisis_id].actions):
+                await asyncio.sleep(0.05)
+        path = f"/v1/crises/{crisis_id}/disputes/{dispute['id']}/resolution"
+        r = await http.post(path, json={"outcome": "retracted", "reason": "journalism"}, headers=auth("hub"))
+        assert r.status_code == 200, r.text
+        assert await asyncio.wait_for(running, 15) == 2
+    outcomes = [
+        d.outcome.value for _, d in s.ledger.book.crises[crisis_id].actions if d.provider_org == "vidshare"
+    ]
+    assert outcomes == ["received", "removed", "reinstated"]
