@@ -192,6 +192,17 @@ async def test_imports_are_bounded_and_refuse_what_they_cannot_read(actors: Acto
         "POST", "/v1/crises/nope/indicators/import", "authority", content="a" * 32, headers=plain
     )
     assert r.status_code == 404, r.text
+    # A file with nothing to share says nothing about a crisis the key may not read, nor one that is not.
+    unreadable = (await actors.crisis(tlp="red", tlprecipients=["hub"]))["id"]
+    for target in ("nope", unreadable):
+        r = await actors.call(
+            "POST", f"/v1/crises/{target}/indicators/import", "authority", content="not a hash", headers=plain
+        )
+        assert r.status_code == 404 and r.json()["code"] == "not_found", r.text
+    # JSON that is neither a STIX bundle nor a MISP event is not read as a hash list.
+    json_type = {"Content-Type": "application/json"}
+    r = await actors.call("POST", path, "authority", content="-1.99e16", headers=json_type)
+    assert r.status_code == 415 and r.json()["code"] == "unsupported_media_type", r.text
     r = await actors.call("GET", "/v1/crises/nope/stix", "authority")
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
     r = await actors.call("GET", f"/v1/crises/{cid}/misp", "observer")

@@ -42,8 +42,9 @@ def _format(content_type: str, text: str) -> Format:
     media = content_type.split(";")[0].strip().lower()
     if media in MEDIA_TYPES:
         return MEDIA_TYPES[media]
+    # A JSON document is a STIX bundle or a MISP event; a hash list is text/plain (or text/csv).
     found = detect(text) if media == "application/json" else None
-    if found is None:
+    if found is None or found is Format.HASHES:
         accepted = ", ".join([*MEDIA_TYPES, "application/json (a STIX bundle or MISP event)"])
         raise Problem(415, f"send one of: {accepted}", code="unsupported_media_type")
     return found
@@ -77,6 +78,9 @@ async def import_file(
     """Share a file's indicators (STIX 2.1, MISP, hash list, by Content-Type); verdicts per item."""
     with refusals():  # a key that may not share gets that answer, not a verdict on its file
         commands.require(write.actor, SHARERS, "share indicators")
+        # A crisis this key may not read is 404 whatever the file holds, an empty file included: the
+        # answer never tells a crisis it cannot read from one that does not exist.
+        commands.readable_crisis(ledger.book, write.actor, crisis_id)
     try:
         text = (await request.body()).decode("utf-8")
     except UnicodeDecodeError as exc:
