@@ -14,7 +14,6 @@ import asyncio
 import base64
 import ssl
 import struct
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from crisis.config import Settings
 from crisis.domain.enums import Role
 from crisis.runtime import stack
 from tests.support.sasl_front import LoginFailed, SaslFront, ScramServer, sasl_front
-from tests.support.tls_front import tansu
+from tests.support.tls_front import client_settings, tansu
 
 MECHANISMS = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
 USERS = {"crisis-api": "api-secret-password", "crisis-gateway": "gateway-secret-password"}
@@ -45,25 +44,14 @@ class Front:
     sasl: SaslFront
 
     def settings(self, mechanism: str, password: str, **values: Any) -> Settings:
-        base: dict[str, Any] = {
-            "bus_url": "",
-            "kafka_bootstrap": self.bootstrap,
-            "kafka_idempotence": False,  # the embedded broker cannot run the idempotent producer
-            "kafka_topic": f"test-{uuid.uuid4().hex[:12]}",
-            "kafka_partitions": 2,
-            "kafka_request_timeout_ms": 3000,
-            "keys_file": self.directory / "keys.json",
-            "orgs_file": self.directory / "orgs.json",
-            "webhooks_file": self.directory / "webhooks.db",
-            "api_port": 0,
-            "gateway_port": 0,
+        security = {
             "kafka_security_protocol": "SASL_SSL",
             "kafka_ssl_ca_file": self.ca_file,
             "kafka_sasl_mechanism": mechanism,
             "kafka_sasl_username": "crisis-api",
             "kafka_sasl_password": password,
         }
-        return Settings(**{**base, **values})
+        return client_settings(self.bootstrap, self.directory, **{**security, **values})
 
 
 @pytest_asyncio.fixture

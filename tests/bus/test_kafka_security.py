@@ -30,7 +30,7 @@ from crisis.bus.kafka_security import KafkaRefused
 from crisis.config import Settings
 from crisis.domain.enums import Role
 from crisis.runtime import stack
-from tests.support.tls_front import tansu, tls_front
+from tests.support.tls_front import client_settings, tansu, tls_front
 
 pytestmark = pytest.mark.kafka
 
@@ -50,22 +50,8 @@ class Broker:
         return path
 
     def settings(self, **values: Any) -> Settings:
-        base: dict[str, Any] = {
-            "bus_url": "",
-            "kafka_bootstrap": self.bootstrap,
-            "kafka_idempotence": False,  # the embedded broker cannot run the idempotent producer
-            "kafka_topic": f"test-{uuid.uuid4().hex[:12]}",
-            "kafka_partitions": 2,
-            "kafka_request_timeout_ms": 3000,
-            "keys_file": self.directory / "keys.json",
-            "orgs_file": self.directory / "orgs.json",
-            "webhooks_file": self.directory / "webhooks.db",
-            "api_port": 0,
-            "gateway_port": 0,
-            "kafka_security_protocol": "SSL",
-            "kafka_ssl_ca_file": self.ca_file(),
-        }
-        return Settings(**{**base, **values})
+        security = {"kafka_security_protocol": "SSL", "kafka_ssl_ca_file": self.ca_file()}
+        return client_settings(self.bootstrap, self.directory, **{**security, **values})
 
 
 async def _broker(tmp_path: Path, *, names: tuple[str, ...], authentication: bool) -> AsyncIterator[Broker]:

@@ -13,10 +13,14 @@ import asyncio
 import contextlib
 import ssl
 import subprocess
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from crisis.broker import LOOPBACK, free_port, parent_death_preexec, tansu_binary
+from crisis.config import Settings
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -103,3 +107,21 @@ async def tansu(advertised_port: int, *, authentication: bool, host: str = LOOPB
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def client_settings(bootstrap: str, directory: Path, **values: Any) -> Settings:
+    """Settings of a stack on its own topic of the broker at `bootstrap`; `values` add the security."""
+    base: dict[str, Any] = {
+        "bus_url": "",
+        "kafka_bootstrap": bootstrap,
+        "kafka_idempotence": False,  # the embedded broker cannot run the idempotent producer
+        "kafka_topic": f"test-{uuid.uuid4().hex[:12]}",
+        "kafka_partitions": 2,
+        "kafka_request_timeout_ms": 3000,
+        "keys_file": directory / "keys.json",
+        "orgs_file": directory / "orgs.json",
+        "webhooks_file": directory / "webhooks.db",
+        "api_port": 0,
+        "gateway_port": 0,
+    }
+    return Settings(**{**base, **values})
