@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from crisis.broker import LOOPBACK
+from tests.support.tls_front import pipe
 
 MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 HASHES = {"SCRAM-SHA-512": "sha512", "SCRAM-SHA-256": "sha256"}
@@ -245,17 +246,6 @@ def authenticate_response(request: Request, error: int, message: str | None, tok
     return _frame(correlation + body)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, ssl.SSLError):
-        pass
-    finally:
-        writer.close()
-
-
 async def _read_frame(reader: asyncio.StreamReader) -> bytes:
     (size,) = struct.unpack(">i", await reader.readexactly(4))
     return await reader.readexactly(size)
@@ -343,7 +333,7 @@ async def sasl_front(
             return
         front.logins.append((login.user, login.mechanism))
         with contextlib.suppress(Exception):
-            await asyncio.gather(_pipe(client_r, up_w), _pipe(up_r, client_w))
+            await asyncio.gather(pipe(client_r, up_w), pipe(up_r, client_w))
 
     def on_client(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         task = asyncio.create_task(serve(r, w))

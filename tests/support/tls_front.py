@@ -23,7 +23,8 @@ from crisis.broker import LOOPBACK, free_port, parent_death_preexec, tansu_binar
 from crisis.config import Settings
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy bytes from `reader` to `writer` until either side closes."""
     try:
         while data := await reader.read(65536):
             writer.write(data)
@@ -45,7 +46,7 @@ async def tls_front(context: ssl.SSLContext, port: int, upstream_port: int) -> A
         except OSError:
             client_w.close()
             return
-        both = asyncio.gather(_pipe(client_r, up_w), _pipe(up_r, client_w))
+        both = asyncio.gather(pipe(client_r, up_w), pipe(up_r, client_w))
         with contextlib.suppress(Exception):
             await both
 
