@@ -62,6 +62,13 @@ async def test_a_silent_provider_gets_exactly_one_overdue_event_with_two_api_pro
             # No roster named: every organisation holding a provider key is expected.
             assert crisis["roster"] == ["prompt", "silent"]
             assert (crisis["receipt_deadline_s"], crisis["action_deadline_s"]) == (2, 3600)
+            # Each process folds the log on its own: the second one knows the crisis once it has read it.
+            for _ in range(100):
+                seen = await http.get(f"{urls[1]}/v1/crises/{crisis['id']}", headers=auth(bka))
+                if seen.status_code != 404:
+                    break
+                await asyncio.sleep(0.1)
+            assert seen.status_code == 200, seen.text
             share = {"indicators": [{"kind": "md5", "value": "a" * 32}]}
             r = await http.post(
                 f"{urls[1]}/v1/crises/{crisis['id']}/indicators", json=share, headers=auth(bka)
