@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -99,28 +100,15 @@ class KafkaBus:
         ids = [e.id for e in envelopes]
         try:
             async with asyncio.timeout(self._s.publish_timeout_s):
-                futures = []
-                records = []
-                # The partitioner (murmur2 in pure Python) would run per record; a batch is mostly one
-                # crisis, so its partition is computed once per key, with the producer's own partitioner.
-                partitions: dict[bytes, int | None] = {}
+                records = [encode(env) for env in envelopes]
+                for env, record in zip(envelopes, records, strict=True):
+                    self._echo.remember(env, record)  # before its reader can meet it
                 async with self._sending:
-                    for env in envelopes:
-                        record = encode(env)
-                        records.append(record)
-                        self._echo.remember(env, record)
-                        if record.key not in partitions:
-                            partitions[record.key] = self._partition_for(record.key)
-                        futures.append(
-                            await self._producer.send(
-                                self.topic,
-                                record.value,
-                                key=record.key,
-                                headers=record.headers,
-                                partition=partitions[record.key],
-                            )
-                        )
-                metadata = await asyncio.gather(*futures)
+                    queued = await self._send(records)
+                sent = list(dict.fromkeys(future for future, _ in queued))
+                # Every batch awaited (gather retrieves each failure), then each record's place in it.
+                done = dict(zip(sent, await asyncio.gather(*sent), strict=True))
+                metadata = [place(done[future]) for future, place in queued]
                 if self._journal is not None:
                     await self._make_durable(records, metadata)
         except _UNKNOWN as exc:
@@ -132,7 +120,56 @@ class KafkaBus:
             raise PublishUnknown(f"the embedded log could not be made durable: {exc}", ids) from exc
         return [Position(m.partition, m.offset) for m in metadata]
 
-    async def _make_durable(self, records: Sequence[RawRecord], metadata: Sequence[Any]) -> None:
+    async def _send(self, records: Sequence[RawRecord]) -> list[tuple[asyncio.Future[Any], Place]]:
+        """Queue the records, in order, as whole record batches: one future per batch instead of one per
+        record, and no per-record partitioner (murmur2 in pure Python). Returns, per record, the future
+        of what carries it and how its place follows from that future's answer."""
+        producer = self._producer
+        assert producer is not None
+        await producer.partitions_for(self.topic)  # the topic's metadata, for the partitioner below
+        partitions: dict[bytes, int] = {}
+        queued: list[tuple[asyncio.Future[Any], Place] | None] = []
+        # Per partition, the batch being filled and the records in it; sent when full, and at the end.
+        filling: dict[int, tuple[Any, list[tuple[int, Any]]]] = {}
+
+        async def flush(partition: int) -> None:
+            builder, members = filling.pop(partition)
+            future = await producer.send_batch(builder, self.topic, partition=partition)
+            for index, appended in members:
+                queued[index] = (future, _in_batch(partition, appended))
+
+        for index, record in enumerate(records):
+            partition = partitions.get(record.key)
+            if partition is None:
+                # The exact code path send() takes for partition=None (aiokafka <0.15 is pinned).
+                partition = int(producer._partition(self.topic, None, record.key, None, record.key, None))
+                partitions[record.key] = partition
+            queued.append(None)
+            while True:
+                if partition not in filling:
+                    filling[partition] = (producer.create_batch(), [])
+                builder, members = filling[partition]
+                appended = builder.append(
+                    key=record.key, value=record.value, timestamp=None, headers=record.headers
+                )
+                if appended is not None:
+                    members.append((index, appended))
+                    break
+                if members:
+                    await flush(partition)  # full: sent, and the record goes into a new batch
+                    continue
+                # Larger than a whole batch: sent on its own, by the producer, after what precedes it.
+                filling.pop(partition)
+                future = await producer.send(
+                    self.topic, record.value, key=record.key, headers=record.headers, partition=partition
+                )
+                queued[index] = (future, _alone)
+                break
+        for partition in list(filling):
+            await flush(partition)
+        return [item for item in queued if item is not None]
+
+    async def _make_durable(self, records: Sequence[RawRecord], metadata: Sequence[Sent]) -> None:
         """Append the acknowledged records at their offsets and fsync (in a thread: fsync blocks)."""
         assert self._journal is not None
         entries = [
@@ -140,14 +177,6 @@ class KafkaBus:
             for r, m in zip(records, metadata, strict=True)
         ]
         await asyncio.to_thread(self._journal.append, entries)
-
-    def _partition_for(self, key: bytes) -> int | None:
-        """The partition the producer would pick for `key`; None (it picks) before it knows the topic."""
-        assert self._producer is not None
-        if not self._producer.client.cluster.partitions_for_topic(self.topic):
-            return None
-        # aiokafka <0.15 is pinned; _partition is the exact code path send() takes for partition=None.
-        return int(self._producer._partition(self.topic, None, key, None, key, None))
 
     async def describe(self) -> Topology:
         async with self._consumer() as consumer:
@@ -385,3 +414,30 @@ def log_outcome(response: Any, topic: str, **created: Any) -> None:
             log.info("topic_not_created", topic=topic, reason="this principal may not create topics")
         elif error is not TopicAlreadyExistsError:
             log.warning("topic_not_created", topic=topic, reason=error.__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """Where an acknowledged record sits."""
+
+    partition: int
+    offset: int
+    timestamp: int
+
+
+Place = Callable[[Any], Sent]
+
+
+def _in_batch(partition: int, appended: Any) -> Place:
+    """A record appended to a batch sits at the batch's base offset plus its place in it. Its timestamp is
+    the broker's when the topic keeps log-append time (-1 otherwise: the time the record was made with)."""
+
+    def place(batch: Any) -> Sent:
+        timestamp = batch.timestamp if batch.timestamp not in (None, -1) else appended.timestamp
+        return Sent(partition, batch.offset + appended.offset, timestamp)
+
+    return place
+
+
+def _alone(m: Any) -> Sent:
+    return Sent(m.partition, m.offset, m.timestamp)
