@@ -86,7 +86,7 @@ async def run(args: argparse.Namespace) -> None:
                 r.raise_for_status()
                 path = f"/v1/crises/{r.json()['id']}/indicators"
             counts = dict.fromkeys(("created", "sighting", "rejected", "requests", "failed_requests"), 0)
-            cpu_before = cpu_seconds(proc.pid), cpu_seconds(broker.pid)
+            cpu_before = cpu_seconds(proc.pid), cpu_seconds(broker.pid), time.process_time()
             start = time.monotonic()
             until = start + args.seconds
             await asyncio.gather(
@@ -95,6 +95,7 @@ async def run(args: argparse.Namespace) -> None:
             elapsed = time.monotonic() - start
             api_cpu = cpu_seconds(proc.pid) - cpu_before[0]
             broker_cpu = cpu_seconds(broker.pid) - cpu_before[1]
+            client_cpu = time.process_time() - cpu_before[2]
         finally:
             proc.terminate()
             try:
@@ -113,7 +114,7 @@ async def run(args: argparse.Namespace) -> None:
     per_1000 = 1000 * api_cpu / max(counts["created"], 1)
     print(
         f"API process CPU {api_cpu:.1f} s ({per_1000 * 1000:.0f} ms per 1,000 indicators), "
-        f"broker CPU {broker_cpu:.1f} s, on {os.cpu_count()} CPUs"
+        f"broker CPU {broker_cpu:.1f} s, clients' CPU {client_cpu:.1f} s, on {os.cpu_count()} CPUs"
     )
 
 

@@ -22,6 +22,8 @@ from crisis.domain.envelope import Envelope
 ALG: Final = "A256GCM"
 KEY_BYTES: Final = 32
 _NONCE: Final = 12
+# Built once (json.dumps with options builds an encoder per call); the plaintext is read back by json.loads.
+_PLAIN: Final = json.JSONEncoder(separators=(",", ":"))
 
 
 class SealError(ValueError):
@@ -40,24 +42,28 @@ def is_sealed(env: Envelope) -> bool:
     return isinstance(env.data.get("sealed"), dict)
 
 
-def seal(env: Envelope, key: bytes | None) -> Envelope:
+def seal(env: Envelope, key: bytes | None, kid: str | None = None) -> Envelope:
     """The event as published: its sensitive fields in a box under `key`; erased outright when its key
-    is already gone (a note on an erased indicator is never written in clear)."""
-    kid = sensitive.key_id(env)
+    is already gone (a note on an erased indicator is never written in clear). `kid`: the event's key id,
+    when the caller has it already."""
+    if kid is None:
+        kid = sensitive.key_id(env)
     if kid is None or is_sealed(env):
         return env
     if key is None:
         return sensitive.erased(env)
-    paths = sensitive.FIELDS[env.type]
     data: dict[str, Any] = dict(env.data)  # drop() copies the nested dicts it changes
     fields = {}
-    for path in paths:
-        if sensitive.has(data, path):
+    for path in sensitive.FIELDS[env.type]:
+        if len(path) == 1:  # a top-level field (every indicator field): no walk
+            name = path[0]
+            if name in data:
+                fields[name] = data.pop(name)
+        elif sensitive.has(data, path):
             fields["/".join(path)] = sensitive.get(data, path)
             sensitive.drop(data, path)
     nonce = os.urandom(_NONCE)
-    plain = json.dumps(fields, separators=(",", ":")).encode()
-    box = nonce + AESGCM(key).encrypt(nonce, plain, _aad(env, kid))
+    box = nonce + AESGCM(key).encrypt(nonce, _PLAIN.encode(fields).encode(), _aad(env, kid))
     data["sealed"] = {"kid": kid, "alg": ALG, "box": base64.b64encode(box).decode()}
     return env.model_copy(update={"data": data})
 

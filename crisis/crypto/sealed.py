@@ -49,7 +49,8 @@ class SealedBus:
 
     async def seal(self, envelopes: Sequence[Envelope]) -> list[Envelope]:
         """The events as they will be published; a new crisis's or indicator's key is stored first."""
-        wanted = {kid for env in envelopes if sensitive.creates_key(env) and (kid := sensitive.key_id(env))}
+        kids = [sensitive.key_id(env) for env in envelopes]
+        wanted = {kid for env, kid in zip(envelopes, kids, strict=True) if kid and sensitive.creates_key(env)}
         if wanted:
             try:
                 await self.keyring.create(wanted)
@@ -57,9 +58,8 @@ class SealedBus:
                 # No key, no event: nothing of this write is in the log.
                 raise PublishError(str(exc), [env.id for env in envelopes]) from exc
         out = []
-        for env in envelopes:
-            kid = sensitive.key_id(env)
-            sealed = seal(env, self.keyring.get(kid) if kid is not None else None)
+        for env, kid in zip(envelopes, kids, strict=True):
+            sealed = seal(env, self.keyring.get(kid), kid) if kid is not None else env
             if sealed is not env:
                 self._remember(sealed, env)
             out.append(sealed)

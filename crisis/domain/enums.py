@@ -62,7 +62,7 @@ class EventType(StrEnum):
     @property
     def is_crisis_state(self) -> bool:
         """Events whose data carries the crisis as it now stands (an erasure record does not)."""
-        return self.value.startswith("crisis.") and self not in _ERASURES
+        return self in _CRISIS_STATE
 
     @property
     def is_erasure(self) -> bool:
@@ -72,12 +72,15 @@ class EventType(StrEnum):
     @property
     def is_clock(self) -> bool:
         """Events the clock writes about one provider: for coordinators and that provider only."""
-        return self.value.startswith("clock.")
+        return self in _CLOCK
 
 
 _ERASURES = frozenset(
     {EventType.INDICATOR_ERASED, EventType.CRISIS_ERASED, EventType.CRISIS_RETENTION_EXPIRED}
 )
+# Computed once: these are asked of every event folded (an enum's `.value` is a slow property).
+_CRISIS_STATE = frozenset(t for t in EventType if t.startswith("crisis.") and t not in _ERASURES)
+_CLOCK = frozenset(t for t in EventType if t.startswith("clock."))
 
 
 class Deadline(StrEnum):
