@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
 
 import structlog
 
@@ -148,7 +147,7 @@ class OpenedReader:
                 # As for any record that is not a valid event of ours: skipped, and said so.
                 log.warning("record_skipped", partition=item.partition, offset=item.offset, error=str(exc))
                 continue
-            out.append(item if env is item.envelope else replace(item, envelope=env))
+            out.append(item if env is item.envelope else Delivered(env, item.partition, item.offset))
         return out
 
     def ends(self) -> dict[int, int]:
