@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 import httpx
-from support import cpu_seconds, wait_ready
+from support import cpu_seconds, thread_cpu_seconds, wait_ready
 
 from crisis.broker import EmbeddedBroker, free_port
 from crisis.domain.enums import Role
@@ -87,6 +87,7 @@ async def run(args: argparse.Namespace) -> None:
                 path = f"/v1/crises/{r.json()['id']}/indicators"
             counts = dict.fromkeys(("created", "sighting", "rejected", "requests", "failed_requests"), 0)
             cpu_before = cpu_seconds(proc.pid), cpu_seconds(broker.pid), time.process_time()
+            threads_before = thread_cpu_seconds(proc.pid)
             start = time.monotonic()
             until = start + args.seconds
             await asyncio.gather(
@@ -96,6 +97,8 @@ async def run(args: argparse.Namespace) -> None:
             api_cpu = cpu_seconds(proc.pid) - cpu_before[0]
             broker_cpu = cpu_seconds(broker.pid) - cpu_before[1]
             client_cpu = time.process_time() - cpu_before[2]
+            threads = thread_cpu_seconds(proc.pid)
+            threads = {k: v - threads_before.get(k, 0.0) for k, v in threads.items()}
         finally:
             proc.terminate()
             try:
@@ -115,6 +118,11 @@ async def run(args: argparse.Namespace) -> None:
     print(
         f"API process CPU {api_cpu:.1f} s ({per_1000 * 1000:.0f} ms per 1,000 indicators), "
         f"broker CPU {broker_cpu:.1f} s, clients' CPU {client_cpu:.1f} s, on {os.cpu_count()} CPUs"
+    )
+    print(
+        "  of which "
+        + ", ".join(f"{name} {1e6 * cpu / max(counts['created'], 1):.0f} ms" for name, cpu in threads.items())
+        + f" per 1,000 ({100 * threads['event loop'] / elapsed:.0f}% of the event loop's thread busy)"
     )
 
 

@@ -29,6 +29,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """User + system CPU time of a process's main thread (its event loop) and of all its other threads
+    together (the store's writer, the executor's workers), from /proc (Linux)."""
+    out = {"event loop": 0.0, "other threads": 0.0}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        out["event loop" if task.name == str(pid) else "other threads"] += cpu
+    return out
+
+
 async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
     """Until `GET /readyz` answers 200; exits the script if the server process dies or never gets ready."""
     deadline = time.monotonic() + timeout
