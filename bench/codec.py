@@ -64,7 +64,14 @@ def opened() -> Envelope:
         "updated_at": at,
         "version": 1,
     }
-    transition = {"to": "monitoring", "by_org": "hub", "by_key": "k-hub", "at": at, "reason": "", "criteria": []}
+    transition = {
+        "to": "monitoring",
+        "by_org": "hub",
+        "by_key": "k-hub",
+        "at": at,
+        "reason": "",
+        "criteria": [],
+    }
     return Envelope(
         source=source_for("hub", "k-hub"),
         type=EventType.CRISIS_OPENED,
@@ -81,22 +88,28 @@ def best_us(fn: Callable[[], object], number: int) -> float:
     return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
 
 
+def figures(env: Envelope, number: int) -> dict[str, float]:
+    stamped = chain.stamp(env, chain.GENESIS)
+    record = encode(stamped)
+    assert decode(record.value, record.headers) == stamped
+    return {
+        "encode": best_us(lambda: encode(stamped), number),
+        "decode": best_us(lambda: decode(record.value, record.headers), number),
+        "canonical": best_us(lambda: chain.canonical(stamped), number),
+        "digest": best_us(lambda: chain.digest(stamped), number),
+        "stamp": best_us(lambda: chain.stamp(env, chain.GENESIS), number),
+    }
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--number", type=int, default=20000, help="calls per run (best of five runs)")
     args = parser.parse_args()
     for name, env in (("indicator.shared", indicator()), ("crisis.opened", opened())):
-        stamped = chain.stamp(env, chain.GENESIS)
-        record = encode(stamped)
-        assert decode(record.value, record.headers) == stamped
-        figures = {
-            "encode": best_us(lambda: encode(stamped), args.number),
-            "decode": best_us(lambda: decode(record.value, record.headers), args.number),
-            "canonical": best_us(lambda: chain.canonical(stamped), args.number),
-            "digest": best_us(lambda: chain.digest(stamped), args.number),
-            "stamp": best_us(lambda: chain.stamp(env, chain.GENESIS), args.number),
-        }
-        print(f"{name:<17} " + "  ".join(f"{op} {us:5.2f} µs" for op, us in figures.items()))
+        measured = figures(env, args.number)
+        print(f"{name:<17} " + "  ".join(f"{op} {us:5.2f} µs" for op, us in measured.items()))
 
 
 if __name__ == "__main__":
