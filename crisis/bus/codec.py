@@ -103,24 +103,19 @@ def decode(value: bytes, headers: list[tuple[str, bytes]] | tuple[tuple[str, byt
 
 def _attributes(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> dict[str, Any] | None:
     """The attributes of headers as this codec writes them; None for anything else (the SDK reads those)."""
-    attributes: dict[str, Any] = {}
-    for name, raw in dict(headers).items():  # the last of repeated headers, as the SDK reads them
-        attribute = _ATTRIBUTE_OF.get(name)
-        if attribute is None:
+    try:
+        # The last of repeated headers wins, as when the SDK reads them.
+        attributes: dict[str, Any] = {_ATTRIBUTE_OF[name]: raw.decode() for name, raw in dict(headers).items()}
+    except (KeyError, UnicodeDecodeError, AttributeError):  # another name or case, not UTF-8, a null value
+        return None
+    text = attributes.get("time")
+    if text is not None:
+        if not _WRITTEN_TIME.fullmatch(text):
             return None
         try:
-            text = raw.decode("utf-8")
-        except (UnicodeDecodeError, AttributeError):  # not UTF-8, or a null header value
+            attributes["time"] = datetime.fromisoformat(text)
+        except ValueError:  # out of the standard library's range: the SDK's parser decides, as it did
             return None
-        if attribute == "time":
-            if not _WRITTEN_TIME.fullmatch(text):
-                return None
-            try:
-                attributes[attribute] = datetime.fromisoformat(text)
-            except ValueError:  # out of the standard library's range: the SDK's parser decides, as it did
-                return None
-        else:
-            attributes[attribute] = text
     return attributes
 
 
