@@ -106,7 +106,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--number", type=int, default=20000, help="calls per run (best of five runs of CPU time)")
+    parser.add_argument(
+        "--number", type=int, default=20000, help="calls per run (best of five runs of CPU time)"
+    )
     args = parser.parse_args()
     for name, env in (("indicator.shared", indicator()), ("crisis.opened", opened())):
         measured = figures(env, args.number)

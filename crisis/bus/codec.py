@@ -13,18 +13,23 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Final
+from datetime import UTC, datetime
+from typing import Any, Final, NamedTuple
 
 import orjson
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
 
-from crisis.domain.envelope import CONTENT_TYPE, Envelope
+from crisis.domain.enums import EventType
+from crisis.domain.envelope import CONTENT_TYPE, SPECVERSION, Envelope
 from crisis.domain.jsonvalues import exact
 
 _FORMAT: Final = JSONFormat()
+# The envelope allows one value of each (literal types): the same header on every record.
+_SPECVERSION: Final = ("ce_specversion", SPECVERSION.encode())
+_CONTENT_TYPE: Final = ("content-type", CONTENT_TYPE.encode())
+# `ce_type` and `ce_dataschema` (derived from the type) per event type, from the first event of each.
+_TYPE_HEADERS: dict[EventType, tuple[tuple[str, bytes], tuple[str, bytes]]] = {}
 # The Kafka binding's header names as written (lower case), and the attribute each carries.
 _ATTRIBUTE_OF: Final = {
     "content-type": "datacontenttype",
@@ -53,8 +58,9 @@ _ATTRIBUTE_OF: Final = {
 _WRITTEN_TIME: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?Z", re.ASCII)
 
 
-@dataclass(frozen=True, slots=True)
-class RawRecord:
+class RawRecord(NamedTuple):
+    """A Kafka record as written: a tuple, which costs a fifth of a frozen dataclass to build."""
+
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
@@ -62,15 +68,21 @@ class RawRecord:
 
 def encode(env: Envelope) -> RawRecord:
     """Binary mode; the key is the crisis id so all events of one crisis share a partition and an order."""
+    type_headers = _TYPE_HEADERS.get(env.type)
+    if type_headers is None:
+        type_headers = _TYPE_HEADERS[env.type] = (
+            ("ce_type", env.type.value.encode()),
+            ("ce_dataschema", env.dataschema.encode()),
+        )
     headers = [
-        ("ce_specversion", env.specversion.encode()),
+        _SPECVERSION,
         ("ce_id", env.id.encode()),
         ("ce_source", env.source.encode()),
-        ("ce_type", env.type.value.encode()),
+        type_headers[0],
         ("ce_time", _time_text(env.time).encode()),
         ("ce_subject", env.subject.encode()),
-        ("content-type", env.datacontenttype.encode()),
-        ("ce_dataschema", env.dataschema.encode()),
+        _CONTENT_TYPE,
+        type_headers[1],
         ("ce_tlp", env.tlp.value.encode()),
         ("ce_mode", env.mode.value.encode()),
     ]
@@ -85,7 +97,7 @@ def encode(env: Envelope) -> RawRecord:
         if env.chainprev is not None:
             headers.append(("ce_chainprev", env.chainprev.encode()))
         headers.append(("ce_chainhash", env.chainhash.encode()))
-    return RawRecord(key=env.subject.encode(), value=_data_bytes(env.data), headers=headers)
+    return RawRecord(env.subject.encode(), _data_bytes(env.data), headers)
 
 
 def decode(value: bytes, headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> Envelope:
@@ -105,7 +117,9 @@ def _attributes(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]
     """The attributes of headers as this codec writes them; None for anything else (the SDK reads those)."""
     try:
         # The last of repeated headers wins, as when the SDK reads them.
-        attributes: dict[str, Any] = {_ATTRIBUTE_OF[name]: raw.decode() for name, raw in dict(headers).items()}
+        attributes: dict[str, Any] = {
+            _ATTRIBUTE_OF[name]: raw.decode() for name, raw in dict(headers).items()
+        }
     except (KeyError, UnicodeDecodeError, AttributeError):  # another name or case, not UTF-8, a null value
         return None
     text = attributes.get("time")
@@ -136,6 +150,17 @@ def _incoming(attributes: dict[str, Any], data: Any) -> Any:
 
 
 def _time_text(at: datetime) -> str:
+    """`isoformat()` with `Z` for `+00:00`, as the SDK writes a time; by hand for UTC with microseconds."""
+    if at.tzinfo is UTC and at.microsecond:
+        return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 (the fastest spelling)
+            at.year,
+            at.month,
+            at.day,
+            at.hour,
+            at.minute,
+            at.second,
+            at.microsecond,
+        )
     text = at.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
