@@ -74,6 +74,7 @@ def encode(env: Envelope) -> RawRecord:
             ("ce_type", env.type.value.encode()),
             ("ce_dataschema", env.dataschema.encode()),
         )
+    # The enums are StrEnums: their own text is their value (`.value` costs a property call).
     headers = [
         _SPECVERSION,
         ("ce_id", env.id.encode()),
@@ -83,14 +84,14 @@ def encode(env: Envelope) -> RawRecord:
         ("ce_subject", env.subject.encode()),
         _CONTENT_TYPE,
         type_headers[1],
-        ("ce_tlp", env.tlp.value.encode()),
-        ("ce_mode", env.mode.value.encode()),
+        ("ce_tlp", env.tlp.encode()),
+        ("ce_mode", env.mode.encode()),
     ]
     if env.tlprecipients:  # the same comma-separated string as in structured JSON
         headers.append(("ce_tlprecipients", ",".join(env.tlprecipients).encode()))
     # Extension attributes only when set: events written before they existed decode unchanged.
     if env.role is not None:
-        headers.append(("ce_role", env.role.value.encode()))
+        headers.append(("ce_role", env.role.encode()))
     if env.idempotency is not None:
         headers.append(("ce_idempotency", env.idempotency.encode()))
     if env.chainhash is not None:

@@ -32,23 +32,24 @@ _ENCODER: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure
 
 def canonical(env: Envelope, chainprev: str | None = None) -> bytes:
     """The bytes the digest covers (see the module docstring); `chainprev` as given, else the event's."""
+    # The enums are StrEnums, written as their values by both encoders (and `.value` costs a property call).
     attributes: dict[str, Any] = {
         "specversion": env.specversion,
         "id": env.id,
         "source": env.source,
-        "type": env.type.value,
+        "type": env.type,
         "time": utc_text(env.time),
         "subject": env.subject,
         "datacontenttype": env.datacontenttype,
-        "tlp": env.tlp.value,
-        "mode": env.mode.value,
+        "tlp": env.tlp,
+        "mode": env.mode,
         "data": env.data,
     }
     # The optional extensions only when set and not empty.
     if env.tlprecipients:
         attributes["tlprecipients"] = ",".join(env.tlprecipients)
     if env.role is not None:
-        attributes["role"] = env.role.value
+        attributes["role"] = env.role
     if env.idempotency:
         attributes["idempotency"] = env.idempotency
     prev = chainprev if chainprev is not None else env.chainprev
