@@ -55,7 +55,7 @@ def canonical(env: Envelope, chainprev: str | None = None) -> bytes:
     prev = chainprev if chainprev is not None else env.chainprev
     if prev:
         attributes["chainprev"] = prev
-    if exact(env.data):  # the attributes are plain strings: only `data` may hold what orjson writes otherwise
+    if exact(env.data):  # only `data` can hold what orjson writes differently (the rest: str, StrEnum)
         try:
             return orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS)
         except TypeError:  # an int beyond 64 bits, a key that is not a string, a lone surrogate
