@@ -8,8 +8,10 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from crisis.domain import chain, commands, deadlines, retention
 from crisis.domain.book import Book
@@ -218,6 +220,10 @@ def test_every_event_the_domain_makes_links_with_the_bytes_it_always_had() -> No
         assert chain.canonical(env, prev) == canonical_before(env, prev)
         linked = chain.stamp(env, prev)
         assert linked.chainhash == hashlib.sha256(canonical_before(env, prev)).hexdigest()
-        assert linked == env.model_copy(update={"chainprev": prev, "chainhash": linked.chainhash})
+        copied = env.model_copy(update={"chainprev": prev, "chainhash": linked.chainhash})
+        assert linked == copied and linked.model_fields_set == copied.model_fields_set
+        assert linked.model_dump_json() == copied.model_dump_json()
         assert chain.intact(linked)
+        with pytest.raises(ValidationError, match="frozen"):
+            linked.chainhash = prev  # type: ignore[misc]
         prev = linked.chainhash
