@@ -74,6 +74,7 @@ def encode(env: Envelope) -> RawRecord:
             ("ce_type", env.type.value.encode()),
             ("ce_dataschema", env.dataschema.encode()),
         )
+    subject = env.subject.encode()
     # The enums are StrEnums: their own text is their value (`.value` costs a property call).
     headers = [
         _SPECVERSION,
@@ -81,7 +82,7 @@ def encode(env: Envelope) -> RawRecord:
         ("ce_source", env.source.encode()),
         type_headers[0],
         ("ce_time", _time_text(env.time).encode()),
-        ("ce_subject", env.subject.encode()),
+        ("ce_subject", subject),
         _CONTENT_TYPE,
         type_headers[1],
         ("ce_tlp", env.tlp.encode()),
@@ -98,7 +99,7 @@ def encode(env: Envelope) -> RawRecord:
         if env.chainprev is not None:
             headers.append(("ce_chainprev", env.chainprev.encode()))
         headers.append(("ce_chainhash", env.chainhash.encode()))
-    return RawRecord(env.subject.encode(), _data_bytes(env.data), headers)
+    return RawRecord(subject, _data_bytes(env.data), headers)
 
 
 def decode(value: bytes, headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> Envelope:
