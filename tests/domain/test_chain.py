@@ -77,16 +77,18 @@ scalars = (
     | text
 )
 keys = text | st.integers() | st.booleans() | st.none() | st.floats()  # json writes such keys as strings
-json_values = st.recursive(
-    scalars,
-    lambda inner: (
+
+
+def containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return (
         st.lists(inner, max_size=4)
         | st.lists(inner, max_size=3).map(tuple)
         | st.dictionaries(text, inner, max_size=4)
         | st.dictionaries(keys, inner, max_size=2)
-    ),
-    max_leaves=12,
-)
+    )
+
+
+json_values = st.recursive(scalars, containers, max_leaves=12)
 hex64 = st.from_regex(r"[0-9a-f]{64}", fullmatch=True)
 envelopes = st.builds(
     Envelope,
