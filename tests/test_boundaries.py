@@ -1,4 +1,8 @@
-"""The architecture, kept honest: the domain does no I/O, and only the Kafka adapters import aiokafka."""
+"""The architecture, kept honest: the domain does no I/O, and only the Kafka adapters import aiokafka.
+
+The domain imports the standard library, pydantic and orjson (a pure serialisation library: the hash
+chain's canonical JSON, crisis.domain.jsonvalues), nothing that reaches a network, a process or a loop.
+"""
 
 from __future__ import annotations
 
