@@ -13,6 +13,7 @@ import json
 import os
 from typing import Any, Final
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -22,8 +23,6 @@ from crisis.domain.envelope import Envelope
 ALG: Final = "A256GCM"
 KEY_BYTES: Final = 32
 _NONCE: Final = 12
-# Built once (json.dumps with options builds an encoder per call); the plaintext is read back by json.loads.
-_PLAIN: Final = json.JSONEncoder(separators=(",", ":"))
 
 
 class SealError(ValueError):
@@ -63,9 +62,18 @@ def seal(env: Envelope, key: bytes | None, kid: str | None = None) -> Envelope:
             fields["/".join(path)] = sensitive.get(data, path)
             sensitive.drop(data, path)
     nonce = os.urandom(_NONCE)
-    box = nonce + AESGCM(key).encrypt(nonce, _PLAIN.encode(fields).encode(), _aad(env, kid))
+    box = nonce + AESGCM(key).encrypt(nonce, _plaintext(fields), _aad(env, kid))
     data["sealed"] = {"kid": kid, "alg": ALG, "box": base64.b64encode(box).decode()}
     return env.model_copy(update={"data": data})
+
+
+def _plaintext(fields: dict[str, Any]) -> bytes:
+    """The sealed fields as JSON, read back by json.loads: orjson's (floats in their shortest exact form)
+    unless it refuses the value (an int beyond 64 bits), then the json module's."""
+    try:
+        return orjson.dumps(fields)
+    except TypeError:
+        return json.dumps(fields, separators=(",", ":")).encode()
 
 
 def sealed_kid(env: Envelope) -> str | None:
