@@ -24,7 +24,7 @@ from typing import Any, Final
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from crisis.bus.base import PublishError
 from crisis.bus.kafka import log_outcome
@@ -68,6 +68,7 @@ class KafkaKeyring(MemoryKeyring):
         self._made: dict[str, bytes] = {}
         # Set by the first destroy: only a process that destroys keys writes a stale batch again.
         self._destroys = False
+        self._writing: set[str] = set()  # batches being written again, not acknowledged yet
 
     def _common(self) -> dict[str, Any]:
         # The same connection as the event topic's clients: TLS and SASL from Settings.
@@ -103,8 +104,8 @@ class KafkaKeyring(MemoryKeyring):
                 async with self._reading:
                     records = await self._consumer.getmany(self._tp, timeout_ms=self._s.kafka_fetch_wait_ms)
                     self._apply(records.get(self._tp, []))
-                if self._destroys and self._batches.stale:
-                    await self._write_again(set(self._batches.stale))
+                if self._destroys and self._batches.stale - self._writing:
+                    await self._write_again(self._batches.stale - self._writing)
                 await asyncio.sleep(0)  # a waiting refresh() gets the lock between fetches
             except asyncio.CancelledError:
                 raise
@@ -123,7 +124,7 @@ class KafkaKeyring(MemoryKeyring):
             except RecordError as exc:
                 log.warning("keys_record_skipped", offset=record.offset, error=str(exc))
                 continue
-            live, drop = self._batches.read(name, keys)
+            live, drop = self._batches.read(name, keys, record.offset)
             for kid in drop:
                 self.keys.pop(kid, None)
             self.keys.update(live)
@@ -159,13 +160,17 @@ class KafkaKeyring(MemoryKeyring):
                 records = await self._consumer.getmany(self._tp, timeout_ms=self._s.kafka_fetch_wait_ms)
                 self._apply(records.get(self._tp, []))
                 high = self._consumer.highwater(self._tp)
-                polled = self._consumer.last_poll_timestamp(self._tp)
-                fresh = polled is not None and polled > began
-                if high is not None and fresh and await self._consumer.position(self._tp) >= high:
+                polled = self._consumer.last_poll_timestamp(self._tp) or 0
+                if high is not None and polled > began and await self._consumer.position(self._tp) >= high:
                     return
+                silent = time.time() * 1000 - max(began, polled)
+                if silent > self._s.kafka_request_timeout_ms + self._s.kafka_fetch_wait_ms:
+                    # No fetch answered for that long: a key missing now is not known to be gone.
+                    raise KafkaTimeoutError(f"the keys topic did not answer a fetch: {self.topic}")
 
-    async def _send(self, items: dict[str, bytes | None]) -> None:
-        """Write records (None: a tombstone), acknowledged by every in-sync replica, or raise PublishError."""
+    async def _send(self, items: dict[str, bytes | None]) -> dict[str, int]:
+        """Write records (None: a tombstone), acknowledged by every in-sync replica, or raise PublishError;
+        returns their offsets."""
         assert self._producer is not None
         try:
             async with asyncio.timeout(self._s.publish_timeout_s):
@@ -173,7 +178,8 @@ class KafkaKeyring(MemoryKeyring):
                     await self._producer.send(self.topic, value, key=name.encode(), partition=0)
                     for name, value in items.items()
                 ]
-                await asyncio.gather(*futures)
+                written = await asyncio.gather(*futures)
+                return {name: meta.offset for name, meta in zip(items, written, strict=True)}
         except (KafkaError, TimeoutError) as exc:
             # Before the events that need them are published: those are not written either.
             raise PublishError(f"the data keys could not be written: {type(exc).__name__}") from exc
@@ -189,18 +195,19 @@ class KafkaKeyring(MemoryKeyring):
         values = {name: encode(keys) for name, keys in records.items()}
         self._made.update({name: value for name, value in values.items() if value is not None})
         try:
-            await self._send(values)
+            offsets = await self._send(values)
         except PublishError:
             for name in records:
                 self._made.pop(name, None)
             raise
         self.keys.update(made)
         for name, keys in records.items():
-            self._batches.made(name, keys)
+            self._batches.wrote(name, keys, offsets[name])
 
     def forget(self, covers: Covers) -> list[str]:
         # Never taken back from the topic either, even from a record a process behind writes again.
-        self._batches.erased.append(covers)
+        if covers not in self._batches.erased:
+            self._batches.erased.append(covers)
         gone = super().forget(covers)
         self._batches.dead.update(gone)
         return gone
@@ -215,9 +222,14 @@ class KafkaKeyring(MemoryKeyring):
     async def _write_again(self, names: set[str]) -> None:
         """Write batches again without their dead keys (a tombstone when none remain)."""
         kept = {name: self._batches.kept(name) for name in sorted(names)}
-        await self._send({name: encode({kid: self.keys[kid] for kid in kids}) for name, kids in kept.items()})
+        values = {name: encode({kid: self.keys[kid] for kid in kids}) for name, kids in kept.items()}
+        self._writing |= names
+        try:
+            offsets = await self._send(values)
+        finally:
+            self._writing -= names
         for name, kids in kept.items():
-            self._batches.rewrote(name, kids)
+            self._batches.wrote(name, kids, offsets[name])
 
 
 async def _stop(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:

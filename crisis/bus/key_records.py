@@ -65,6 +65,7 @@ class Batches:
 
     def __init__(self) -> None:
         self.held: dict[str, set[str]] = {}  # record key -> the key ids its latest record holds
+        self.offsets: dict[str, int] = {}  # record key -> the offset of its latest record known here
         self.where: dict[str, str] = {}  # key id -> its record key
         self.dead: set[str] = set()
         self.erased: list[Covers] = []
@@ -81,8 +82,9 @@ class Batches:
             return True
         return False
 
-    def read(self, record_key: str, keys: dict[str, bytes]) -> tuple[dict[str, bytes], set[str]]:
+    def read(self, record_key: str, keys: dict[str, bytes], offset: int) -> tuple[dict[str, bytes], set[str]]:
         """Take in a record: returns the keys to hold and the key ids to drop from memory."""
+        self.offsets[record_key] = offset
         before = self.held.get(record_key, set())
         # Missing from the batch's latest record: destroyed by some process, for good.
         drop = before - keys.keys()
@@ -100,12 +102,26 @@ class Batches:
             self.where.update(dict.fromkeys(keys, record_key))
         else:
             self.held.pop(record_key, None)
+            self.offsets.pop(record_key, None)
             self.stale.discard(record_key)
         return live, drop
 
-    def made(self, record_key: str, kids: Collection[str]) -> None:
-        self.held[record_key] = set(kids)
-        self.where.update(dict.fromkeys(kids, record_key))
+    def wrote(self, record_key: str, kids: Collection[str], offset: int) -> None:
+        """A record this process wrote is acknowledged at `offset`: unless a later one was read meanwhile,
+        it is the latest (reading it back changes nothing)."""
+        if self.offsets.get(record_key, -1) > offset:
+            return
+        for kid in self.held.get(record_key, set()) - set(kids):
+            self.where.pop(kid, None)
+        if kids:
+            self.held[record_key] = set(kids)
+            self.offsets[record_key] = offset
+            self.where.update(dict.fromkeys(kids, record_key))
+        else:
+            self.held.pop(record_key, None)
+            self.offsets.pop(record_key, None)
+        if not self.held.get(record_key, set()) & self.dead:
+            self.stale.discard(record_key)
 
     def destroy(self, kids: Collection[str], covers: Covers) -> set[str]:
         """Mark keys dead; returns the record keys to write again."""
@@ -118,16 +134,3 @@ class Batches:
     def kept(self, record_key: str) -> list[str]:
         """The key ids a record is to hold when written again: its latest ones less the dead."""
         return [kid for kid in self.held.get(record_key, ()) if not self.is_dead(kid)]
-
-    def rewrote(self, record_key: str, kids: Collection[str]) -> None:
-        """A record written again is acknowledged (a later one read meanwhile may hold fewer keys)."""
-        held = self.held.get(record_key)
-        if held is None:
-            return
-        for kid in held - set(kids):
-            self.where.pop(kid, None)
-        held &= set(kids)
-        if not held:
-            del self.held[record_key]
-        if not held & self.dead:
-            self.stale.discard(record_key)

@@ -35,14 +35,14 @@ def test_a_batch_record_that_holds_no_keys_is_refused_clearly(value: bytes) -> N
 
 def test_a_key_missing_from_a_later_record_of_its_batch_is_never_taken_back() -> None:
     batches = Batches()
-    live, drop = batches.read("batch/1", {"x": A, "y": B, "z": C})
+    live, drop = batches.read("batch/1", {"x": A, "y": B, "z": C}, 0)
     assert live.keys() == {"x", "y", "z"} and drop == set()
-    live, drop = batches.read("batch/1", {"y": B, "z": C})  # another process destroyed x
+    live, drop = batches.read("batch/1", {"y": B, "z": C}, 1)  # another process destroyed x
     assert live.keys() == {"y", "z"} and drop == {"x"}
-    live, drop = batches.read("batch/1", {"x": A, "y": B, "z": C})  # written back by a process behind
+    live, drop = batches.read("batch/1", {"x": A, "y": B, "z": C}, 2)  # written back by a process behind
     assert live.keys() == {"y", "z"} and "x" in drop
     assert batches.stale == {"batch/1"} and sorted(batches.kept("batch/1")) == ["y", "z"]
-    live, drop = batches.read("batch/1", {})  # a tombstone
+    live, drop = batches.read("batch/1", {}, 3)  # a tombstone
     assert live == {} and drop == {"x", "y", "z"} and batches.stale == set()
     assert batches.where == {}
 
@@ -50,18 +50,28 @@ def test_a_key_missing_from_a_later_record_of_its_batch_is_never_taken_back() ->
 def test_an_erasure_covers_keys_this_process_never_held() -> None:
     batches = Batches()
     batches.erased.append(lambda kid: kid.startswith("c1/"))
-    live, drop = batches.read("batch/1", {"c1/i1": A, "c2/i1": B})
+    live, drop = batches.read("batch/1", {"c1/i1": A, "c2/i1": B}, 0)
     assert live.keys() == {"c2/i1"} and drop == {"c1/i1"}
     assert batches.stale == {"batch/1"} and batches.kept("batch/1") == ["c2/i1"]
 
 
 def test_destroying_names_the_records_to_write_again_and_their_acknowledgement_settles_them() -> None:
     batches = Batches()
-    batches.made("batch/1", ["x", "y"])
-    batches.read("c1", {"c1": C})  # the first format
+    batches.wrote("batch/1", ["x", "y"], 0)
+    batches.read("c1", {"c1": C}, 1)  # the first format
     assert batches.destroy(["x"], lambda kid: kid == "c1") == {"batch/1", "c1"}
     assert batches.kept("batch/1") == ["y"] and batches.kept("c1") == []
-    batches.rewrote("batch/1", ["y"])
-    batches.rewrote("c1", [])
+    batches.wrote("batch/1", ["y"], 2)
+    batches.wrote("c1", [], 3)
     assert batches.held == {"batch/1": {"y"}} and batches.where == {"y": "batch/1"}
     assert batches.stale == set()
+
+
+def test_a_write_acknowledged_after_a_later_record_was_read_leaves_that_record_to_repair() -> None:
+    batches = Batches()
+    batches.wrote("batch/1", ["x", "y"], 0)
+    batches.destroy(["x"], lambda kid: False)
+    # Written again at offset 5; before the acknowledgement, a process behind's record at 6 is read.
+    batches.read("batch/1", {"x": A, "y": B}, 6)
+    batches.wrote("batch/1", ["y"], 5)
+    assert batches.stale == {"batch/1"} and batches.kept("batch/1") == ["y"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaTimeoutError
 
 from crisis.broker import EmbeddedBroker
 from crisis.bus.base import PublishError
@@ -176,7 +177,9 @@ async def test_keys_written_one_per_record_by_an_older_version_are_read_and_tomb
         assert (two.get("c1"), two.get("c1/i1"), two.get("c1/i3")) == (a, None, one.get("c1/i3"))
 
 
-async def test_keys_that_cannot_be_written_are_refused_and_not_held(tmp_path: Path) -> None:
+async def test_keys_that_cannot_be_written_are_refused_and_not_held_and_the_end_is_not_guessed(
+    tmp_path: Path,
+) -> None:
     async with EmbeddedBroker() as broker:
         settings = Settings(
             kafka_bootstrap=broker.bootstrap,
@@ -192,3 +195,6 @@ async def test_keys_that_cannot_be_written_are_refused_and_not_held(tmp_path: Pa
             with pytest.raises(PublishError, match="the data keys could not be written"):
                 await ring.create(["c1/i1"])
             assert ring.get("c1/i1") is None and ring.get("c1") is not None
+            # Nor is a key missing now taken for gone: reading to the end fails instead of ending early.
+            with pytest.raises(KafkaTimeoutError):
+                await ring.refresh()
