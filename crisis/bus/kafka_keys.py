@@ -69,6 +69,7 @@ class KafkaKeyring(MemoryKeyring):
         # Set by the first destroy: only a process that destroys keys writes a stale batch again.
         self._destroys = False
         self._writing: set[str] = set()  # batches being written again, not acknowledged yet
+        self._read_to = 0  # the offset up to which records are taken in
 
     def _common(self) -> dict[str, Any]:
         # The same connection as the event topic's clients: TLS and SASL from Settings.
@@ -102,8 +103,7 @@ class KafkaKeyring(MemoryKeyring):
         while True:
             try:
                 async with self._reading:
-                    records = await self._consumer.getmany(self._tp, timeout_ms=self._s.kafka_fetch_wait_ms)
-                    self._apply(records.get(self._tp, []))
+                    await self._read(self._s.kafka_fetch_wait_ms)
                 if self._destroys and self._batches.stale - self._writing:
                     await self._write_again(self._batches.stale - self._writing)
                 await asyncio.sleep(0)  # a waiting refresh() gets the lock between fetches
@@ -112,6 +112,12 @@ class KafkaKeyring(MemoryKeyring):
             except (KafkaError, PublishError) as exc:
                 log.warning("keys_tail_failed", error=str(exc))
                 await asyncio.sleep(1)
+
+    async def _read(self, timeout_ms: int) -> None:
+        assert self._consumer is not None
+        records = await self._consumer.getmany(self._tp, timeout_ms=timeout_ms)
+        self._apply(records.get(self._tp, []))
+        self._read_to = await self._consumer.position(self._tp)
 
     def _apply(self, records: list[Any]) -> None:
         for record in records:
@@ -152,21 +158,23 @@ class KafkaKeyring(MemoryKeyring):
     async def refresh(self) -> None:
         """Read the topic up to its current end: keys made and destroyed by every process."""
         assert self._consumer is not None
-        async with self._reading:
-            # The end is the fetch high-watermark of a fetch answered after this call began (ListOffsets
-            # is not reliable on every broker after a record batch of several records).
-            began = time.time() * 1000
-            while True:
-                records = await self._consumer.getmany(self._tp, timeout_ms=self._s.kafka_fetch_wait_ms)
-                self._apply(records.get(self._tp, []))
-                high = self._consumer.highwater(self._tp)
-                polled = self._consumer.last_poll_timestamp(self._tp) or 0
-                if high is not None and polled > began and await self._consumer.position(self._tp) >= high:
-                    return
-                silent = time.time() * 1000 - max(began, polled)
-                if silent > self._s.kafka_request_timeout_ms + self._s.kafka_fetch_wait_ms:
-                    # No fetch answered for that long: a key missing now is not known to be gone.
-                    raise KafkaTimeoutError(f"the keys topic did not answer a fetch: {self.topic}")
+        # The end as the broker answers now (ListOffsets). Some brokers answer less after a record batch
+        # of several records (Tansu: the offset after the batch's first record): reading to it still reads
+        # that whole batch, and the fetch high-watermark is taken when higher. The high-watermark alone
+        # is not enough: a fetch answered after this call began may have been held since before the
+        # last write, with the high-watermark of then.
+        end = (await self._consumer.end_offsets([self._tp]))[self._tp]
+        began = time.time() * 1000
+        while self._read_to < max(end, self._consumer.highwater(self._tp) or 0):
+            polled = self._consumer.last_poll_timestamp(self._tp) or 0
+            if time.time() * 1000 - max(began, polled) > self._s.kafka_request_timeout_ms:
+                # No fetch answered for that long: a key missing now is not known to be gone.
+                raise KafkaTimeoutError(f"the keys topic did not answer a fetch: {self.topic}")
+            if self._tail is None or self._tail.done():
+                async with self._reading:  # at start, before the follower reads
+                    await self._read(self._s.kafka_fetch_wait_ms)
+            else:
+                await asyncio.sleep(0.001)  # the follower takes in what the fetches bring
 
     async def _send(self, items: dict[str, bytes | None]) -> dict[str, int]:
         """Write records (None: a tombstone), acknowledged by every in-sync replica, or raise PublishError;
