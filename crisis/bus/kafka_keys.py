@@ -70,6 +70,7 @@ class KafkaKeyring(MemoryKeyring):
         self._destroys = False
         self._writing: set[str] = set()  # batches being written again, not acknowledged yet
         self._read_to = 0  # the offset up to which records are taken in
+        self._advanced = asyncio.Event()  # set (and replaced) each time the follower has read
 
     def _common(self) -> dict[str, Any]:
         # The same connection as the event topic's clients: TLS and SASL from Settings.
@@ -118,6 +119,8 @@ class KafkaKeyring(MemoryKeyring):
         records = await self._consumer.getmany(self._tp, timeout_ms=timeout_ms)
         self._apply(records.get(self._tp, []))
         self._read_to = await self._consumer.position(self._tp)
+        advanced, self._advanced = self._advanced, asyncio.Event()
+        advanced.set()
 
     def _apply(self, records: list[Any]) -> None:
         for record in records:
@@ -174,7 +177,10 @@ class KafkaKeyring(MemoryKeyring):
                 async with self._reading:  # at start, before the follower reads
                     await self._read(self._s.kafka_fetch_wait_ms)
             else:
-                await asyncio.sleep(0.001)  # the follower takes in what the fetches bring
+                # The follower takes in what the fetches bring, and reads again within fetch_max_wait_ms.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.1):
+                        await self._advanced.wait()
 
     async def _send(self, items: dict[str, bytes | None]) -> dict[str, int]:
         """Write records (None: a tombstone), acknowledged by every in-sync replica, or raise PublishError;
