@@ -16,8 +16,9 @@ kafka-topics.sh --bootstrap-server "$BOOTSTRAP" --command-config "$COMMAND_CONFI
   --config unclean.leader.election.enable=false \
   --config retention.ms="$RETENTION_MS" \
   --config cleanup.policy=delete
-# The data keys: one record per key, a tombstone destroys it. Compaction removes the destroyed key's
-# record within about SEGMENT_MS plus the cleaner's backoff, and the tombstone DELETE_RETENTION_MS later.
+# The data keys: one record per batch of keys, written again without a destroyed key (a tombstone when none
+# remain). Compaction removes the older record within about SEGMENT_MS plus the cleaner's backoff, and a
+# tombstone DELETE_RETENTION_MS later.
 kafka-topics.sh --bootstrap-server "$BOOTSTRAP" --command-config "$COMMAND_CONFIG" \
   --create --if-not-exists --topic crisis.events.keys \
   --partitions 1 --replication-factor 3 \

@@ -1,31 +1,35 @@
-"""The data keys on Kafka: a compacted topic `<topic>.keys`, one record per key, a tombstone to destroy it.
+"""The data keys on Kafka: a compacted topic `<topic>.keys` of one partition, one record per batch of keys.
 
-Every process reads the whole topic at start and again whenever an event names a key it does not hold.
-A tombstone removes the key from every reader at once; from the topic's own segments it goes when the
-log cleaner compacts them, which these settings keep short: a segment rolls after SEGMENT_MS, any dirty
-ratio is cleaned, and the tombstone itself goes DELETE_RETENTION_MS later. The broker's
-`log.cleaner.backoff.ms` (15 s by default) adds to that bound; a replica on a stopped broker keeps its copy
-until it rejoins and compacts.
+The keys made together (a batch of shares) are one record, record key `batch/<uuid4 hex>`, value a JSON
+object {key id: base64 key} (crisis.bus.key_records). Destroying a key writes its batch again under the
+same record key with the keys that remain, or a tombstone when none remain. Records of the first format,
+one per key (record key = key id), are still read, and a tombstone still destroys such a key.
+
+Every process reads the whole topic at start and follows it after, and reads to the end again whenever an
+event names a key it does not hold. A record without a key removes it from every reader at once; from the
+topic's own segments the older record goes when the log cleaner compacts them, which these settings keep
+short: a segment rolls after SEGMENT_MS, any dirty ratio is cleaned, and a tombstone itself goes
+DELETE_RETENTION_MS later. The broker's `log.cleaner.backoff.ms` (15 s by default) adds to that bound; a
+replica on a stopped broker keeps its copy until it rejoins and compacts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
+import time
 from collections.abc import Collection
 from typing import Any, Final
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import (
-    KafkaError,
-)
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from crisis.bus.base import PublishError
 from crisis.bus.kafka import log_outcome
 from crisis.bus.kafka_security import connection_options
+from crisis.bus.key_records import RECORD_KEYS, Batches, RecordError, decode, encode, new_batch
 from crisis.config import Settings
 from crisis.crypto.keyring import Covers, MemoryKeyring
 from crisis.crypto.seal import new_key
@@ -59,6 +63,14 @@ class KafkaKeyring(MemoryKeyring):
         self._consumer: AIOKafkaConsumer | None = None
         self._reading = asyncio.Lock()
         self._tail: asyncio.Task[None] | None = None
+        self._batches = Batches()
+        # Batches this process wrote and has not read back yet (record key -> value): skipped when read.
+        self._made: dict[str, bytes] = {}
+        # Set by the first destroy: only a process that destroys keys writes a stale batch again.
+        self._destroys = False
+        self._writing: set[str] = set()  # batches being written again, not acknowledged yet
+        self._read_to = 0  # the offset up to which records are taken in
+        self._advanced = asyncio.Event()  # set (and replaced) each time the follower has read
 
     def _common(self) -> dict[str, Any]:
         # The same connection as the event topic's clients: TLS and SASL from Settings.
@@ -92,22 +104,39 @@ class KafkaKeyring(MemoryKeyring):
         while True:
             try:
                 async with self._reading:
-                    records = await self._consumer.getmany(self._tp, timeout_ms=self._s.kafka_fetch_wait_ms)
-                    self._apply(records.get(self._tp, []))
+                    await self._read(self._s.kafka_fetch_wait_ms)
+                if self._destroys and self._batches.stale - self._writing:
+                    await self._write_again(self._batches.stale - self._writing)
                 await asyncio.sleep(0)  # a waiting refresh() gets the lock between fetches
             except asyncio.CancelledError:
                 raise
-            except KafkaError as exc:
+            except (KafkaError, PublishError) as exc:
                 log.warning("keys_tail_failed", error=str(exc))
                 await asyncio.sleep(1)
 
+    async def _read(self, timeout_ms: int) -> None:
+        assert self._consumer is not None
+        records = await self._consumer.getmany(self._tp, timeout_ms=timeout_ms)
+        self._apply(records.get(self._tp, []))
+        self._read_to = await self._consumer.position(self._tp)
+        advanced, self._advanced = self._advanced, asyncio.Event()
+        advanced.set()
+
     def _apply(self, records: list[Any]) -> None:
         for record in records:
-            kid = (record.key or b"").decode()
-            if record.value:
-                self.keys[kid] = base64.b64decode(record.value)
-            else:
+            name = (record.key or b"").decode()
+            if name in self._made and self._made[name] == record.value:
+                del self._made[name]  # written here, and already taken in
+                continue
+            try:
+                keys = decode(name, record.value)
+            except RecordError as exc:
+                log.warning("keys_record_skipped", offset=record.offset, error=str(exc))
+                continue
+            live, drop = self._batches.read(name, keys, record.offset)
+            for kid in drop:
                 self.keys.pop(kid, None)
+            self.keys.update(live)
 
     async def __aexit__(self, *exc: object) -> None:
         if self._tail is not None:
@@ -132,38 +161,89 @@ class KafkaKeyring(MemoryKeyring):
     async def refresh(self) -> None:
         """Read the topic up to its current end: keys made and destroyed by every process."""
         assert self._consumer is not None
-        async with self._reading:
-            end = (await self._consumer.end_offsets([self._tp]))[self._tp]
-            while await self._consumer.position(self._tp) < end:
-                records = await self._consumer.getmany(self._tp, timeout_ms=500)
-                self._apply(records.get(self._tp, []))
+        # The end as the broker answers now (ListOffsets). Some brokers answer less after a record batch
+        # of several records (Tansu: the offset after the batch's first record): reading to it still reads
+        # that whole batch, and the fetch high-watermark is taken when higher. The high-watermark alone
+        # is not enough: a fetch answered after this call began may have been held since before the
+        # last write, with the high-watermark of then.
+        end = (await self._consumer.end_offsets([self._tp]))[self._tp]
+        began = time.time() * 1000
+        while self._read_to < max(end, self._consumer.highwater(self._tp) or 0):
+            polled = self._consumer.last_poll_timestamp(self._tp) or 0
+            if time.time() * 1000 - max(began, polled) > self._s.kafka_request_timeout_ms:
+                # No fetch answered for that long: a key missing now is not known to be gone.
+                raise KafkaTimeoutError(f"the keys topic did not answer a fetch: {self.topic}")
+            if self._tail is None or self._tail.done():
+                async with self._reading:  # at start, before the follower reads
+                    await self._read(self._s.kafka_fetch_wait_ms)
+            else:
+                # The follower takes in what the fetches bring, and reads again within fetch_max_wait_ms.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.1):
+                        await self._advanced.wait()
 
-    async def _send(self, items: dict[str, bytes | None]) -> None:
-        """Write keys (None: a tombstone), acknowledged by every in-sync replica, or raise PublishError."""
+    async def _send(self, items: dict[str, bytes | None]) -> dict[str, int]:
+        """Write records (None: a tombstone), acknowledged by every in-sync replica, or raise PublishError;
+        returns their offsets."""
         assert self._producer is not None
         try:
             async with asyncio.timeout(self._s.publish_timeout_s):
-                futures = []
-                for kid, key in items.items():
-                    value = base64.b64encode(key) if key is not None else None
-                    futures.append(
-                        await self._producer.send(self.topic, value, key=kid.encode(), partition=0)
-                    )
-                await asyncio.gather(*futures)
+                futures = [
+                    await self._producer.send(self.topic, value, key=name.encode(), partition=0)
+                    for name, value in items.items()
+                ]
+                written = await asyncio.gather(*futures)
+                return {name: meta.offset for name, meta in zip(items, written, strict=True)}
         except (KafkaError, TimeoutError) as exc:
             # Before the events that need them are published: those are not written either.
             raise PublishError(f"the data keys could not be written: {type(exc).__name__}") from exc
 
     async def create(self, kids: Collection[str]) -> None:
-        made = {kid: new_key() for kid in kids if kid not in self.keys}
-        if made:
-            await self._send(dict(made))
-            self.keys.update(made)
+        fresh = [kid for kid in dict.fromkeys(kids) if kid not in self.keys]
+        if not fresh:
+            return
+        made = {kid: new_key() for kid in fresh}
+        records: dict[str, dict[str, bytes]] = {}
+        for at in range(0, len(fresh), RECORD_KEYS):
+            records[new_batch()] = {kid: made[kid] for kid in fresh[at : at + RECORD_KEYS]}
+        values = {name: encode(keys) for name, keys in records.items()}
+        self._made.update({name: value for name, value in values.items() if value is not None})
+        try:
+            offsets = await self._send(values)
+        except PublishError:
+            for name in records:
+                self._made.pop(name, None)
+            raise
+        self.keys.update(made)
+        for name, keys in records.items():
+            self._batches.wrote(name, keys, offsets[name])
+
+    def forget(self, covers: Covers) -> list[str]:
+        # Never taken back from the topic either, even from a record a process behind writes again.
+        if covers not in self._batches.erased:
+            self._batches.erased.append(covers)
+        gone = super().forget(covers)
+        self._batches.dead.update(gone)
+        return gone
 
     async def destroy(self, covers: Covers, known: Collection[str] = ()) -> None:
+        self._destroys = True
         kids = {*known, *self.forget(covers)}
-        if kids:
-            await self._send(dict.fromkeys(kids))
+        records = self._batches.destroy(kids, covers)
+        if records:
+            await self._write_again(records)
+
+    async def _write_again(self, names: set[str]) -> None:
+        """Write batches again without their dead keys (a tombstone when none remain)."""
+        kept = {name: self._batches.kept(name) for name in sorted(names)}
+        values = {name: encode({kid: self.keys[kid] for kid in kids}) for name, kids in kept.items()}
+        self._writing |= names
+        try:
+            offsets = await self._send(values)
+        finally:
+            self._writing -= names
+        for name, kids in kept.items():
+            self._batches.wrote(name, kids, offsets[name])
 
 
 async def _stop(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:

@@ -54,7 +54,7 @@ async def test_forget_drops_a_key_from_memory_at_once() -> None:
 
 
 @pytest.mark.kafka
-async def test_a_kafka_keyring_shares_keys_through_its_compacted_topic_and_tombstones_them(
+async def test_a_kafka_keyring_shares_keys_through_its_compacted_topic_and_destroys_them(
     settings: Settings,
 ) -> None:
     from crisis.bus.kafka_keys import KafkaKeyring

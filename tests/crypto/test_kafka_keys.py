@@ -1,0 +1,205 @@
+"""Data keys on Kafka: one record per batch of keys, rewritten without a destroyed key, never resurrected.
+
+Each test reads the keys topic as Kafka holds it, with a plain consumer, to check the record bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaTimeoutError
+
+from crisis.broker import EmbeddedBroker
+from crisis.bus.base import PublishError
+from crisis.bus.kafka_keys import KafkaKeyring, keys_topic
+from crisis.config import Settings
+
+pytestmark = pytest.mark.kafka
+
+Records = list[tuple[str, bytes | None]]
+
+
+async def topic_records(settings: Settings) -> Records:
+    """Every record of the keys topic in log order: (record key, value)."""
+    tp = TopicPartition(keys_topic(settings), 0)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    consumer.assign([tp])
+    await consumer.seek_to_beginning(tp)
+    out: Records = []
+    try:
+        while batch := await consumer.getmany(tp, timeout_ms=1000):
+            out += [((r.key or b"").decode(), r.value) for r in batch[tp]]
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def write_raw(settings: Settings, records: Records) -> None:
+    """Records written as an older version or a process behind would write them."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for name, value in records:
+            await producer.send_and_wait(keys_topic(settings), value, key=name.encode(), partition=0)
+    finally:
+        await producer.stop()
+
+
+def held(value: bytes | None) -> dict[str, bytes]:
+    """The keys a batch record's bytes hold."""
+    return {kid: base64.b64decode(key) for kid, key in json.loads(value).items()} if value else {}
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.2)
+
+
+def only(kid: str) -> Callable[[str], bool]:
+    return lambda other: other == kid
+
+
+async def test_a_share_of_many_keys_is_one_record_that_another_process_finds_on_refresh(
+    settings: Settings,
+) -> None:
+    kids = [f"c1/i{n}" for n in range(1000)]
+    async with KafkaKeyring(settings) as one, KafkaKeyring(settings) as two:
+        await one.create(["c1"])
+        await one.create(kids)
+        await one.create(kids[:10])  # all kept: nothing written
+        await two.refresh()
+        made = {kid: one.get(kid) for kid in ["c1", *kids]}
+        assert all(two.get(kid) == key and key is not None for kid, key in made.items())
+        # Shares made at once go out in one record batch of several records, after which some brokers'
+        # ListOffsets answers short of the end: refresh() still reads them all.
+        await asyncio.gather(*(one.create([f"c2/i{n}"]) for n in range(20)))
+        await two.refresh()
+        assert all(two.get(f"c2/i{n}") == one.get(f"c2/i{n}") is not None for n in range(20))
+    records = await topic_records(settings)
+    assert [len(held(value)) for _, value in records] == [1, 1000, *[1] * 20]
+    assert all(name.startswith("batch/") and len(name) == 38 for name, _ in records)
+    assert held(records[1][1]) == {kid: made[kid] for kid in kids}
+
+
+async def test_destroying_a_key_writes_its_batch_again_with_the_rest_then_a_tombstone(
+    settings: Settings,
+) -> None:
+    async with KafkaKeyring(settings) as one, KafkaKeyring(settings) as two:
+        await one.create(["c1/x", "c1/y", "c1/z"])
+        keys = {kid: one.get(kid) for kid in ("c1/x", "c1/y", "c1/z")}
+        [(batch, _)] = await topic_records(settings)
+        await one.destroy(only("c1/x"))
+        latest = dict(await topic_records(settings))
+        assert latest.keys() == {batch}
+        assert held(latest[batch]) == {"c1/y": keys["c1/y"], "c1/z": keys["c1/z"]}
+        await two.refresh()
+        assert two.get("c1/x") is None and two.get("c1/y") == keys["c1/y"]
+
+        await two.destroy(lambda kid: kid.startswith("c1/"), ["c1/y", "c1/z"])
+        records = await topic_records(settings)
+        assert records[-1] == (batch, None)
+        await one.refresh()
+        assert one.keys == {}
+    async with KafkaKeyring(settings) as three:
+        assert three.keys == {}
+
+
+async def test_a_stale_rewrite_after_a_destroy_is_never_taken_back_and_is_written_again_without_it(
+    settings: Settings,
+) -> None:
+    async with KafkaKeyring(settings) as one, KafkaKeyring(settings) as reader:
+        await one.create(["c1/x", "c1/y"])
+        [(batch, original)] = await topic_records(settings)
+        await reader.refresh()
+        assert reader.get("c1/x") is not None
+        reader.forget(only("c1/x"))  # a gateway folding the erasure: forgets, never writes
+        await one.destroy(only("c1/x"))
+        # A process behind in the fold writes the batch back as it last read it, x included.
+        await write_raw(settings, [(batch, original)])
+
+        async def repaired() -> bool:
+            return "c1/x" not in held(dict(await topic_records(settings))[batch])
+
+        await wait_for(repaired)
+        await reader.refresh()
+        assert one.get("c1/x") is None and reader.get("c1/x") is None
+        assert reader.get("c1/y") == one.get("c1/y") is not None
+        records = [value for name, value in await topic_records(settings) if name == batch]
+        assert [sorted(held(value)) for value in records[-3:]] == [["c1/y"], ["c1/x", "c1/y"], ["c1/y"]]
+
+
+async def test_two_processes_destroying_from_stale_views_converge_without_either_key(
+    settings: Settings,
+) -> None:
+    async with KafkaKeyring(settings) as one, KafkaKeyring(settings) as two:
+        await one.create(["c1/x", "c1/y", "c1/z"])
+        await two.refresh()
+        z = one.get("c1/z")
+        # Each writes the batch from the view it had, before reading the other's record: whichever lands
+        # last holds a key the other destroyed.
+        await asyncio.gather(one.destroy(only("c1/x")), two.destroy(only("c1/y")))
+
+        async def converged() -> bool:
+            records = await topic_records(settings)
+            return held(records[-1][1]) == {"c1/z": z}
+
+        await wait_for(converged)
+        records = [sorted(held(value)) for _, value in await topic_records(settings)]
+        assert records[1:3] in ([["c1/y", "c1/z"], ["c1/x", "c1/z"]], [["c1/x", "c1/z"], ["c1/y", "c1/z"]])
+        for ring in (one, two):
+            await ring.refresh()
+            assert ring.get("c1/x") is None and ring.get("c1/y") is None and ring.get("c1/z") == z
+
+
+async def test_keys_written_one_per_record_by_an_older_version_are_read_and_tombstoned(
+    settings: Settings,
+) -> None:
+    a, b, c = b"a" * 32, b"b" * 32, b"c" * 32
+    await write_raw(
+        settings,
+        [
+            ("c1", base64.b64encode(a)),
+            ("c1/i1", base64.b64encode(b)),
+            ("c1/i2", base64.b64encode(c)),
+            ("c1/i2", None),  # destroyed the old way
+        ],
+    )
+    async with KafkaKeyring(settings) as one, KafkaKeyring(settings) as two:
+        assert (one.get("c1"), one.get("c1/i1"), one.get("c1/i2")) == (a, b, None)
+        await one.create(["c1/i1", "c1/i3"])  # c1/i1 kept as it was; c1/i3 in a batch record
+        assert one.get("c1/i1") == b
+        await one.destroy(only("c1/i1"))
+        assert (await topic_records(settings))[-1] == ("c1/i1", None)
+        await two.refresh()
+        assert (two.get("c1"), two.get("c1/i1"), two.get("c1/i3")) == (a, None, one.get("c1/i3"))
+
+
+async def test_keys_that_cannot_be_written_are_refused_and_not_held_and_the_end_is_not_guessed(
+    tmp_path: Path,
+) -> None:
+    async with EmbeddedBroker() as broker:
+        settings = Settings(
+            kafka_bootstrap=broker.bootstrap,
+            kafka_idempotence=False,
+            kafka_topic="t",
+            keys_file=tmp_path / "keys.json",
+            publish_timeout_s=3,
+            kafka_request_timeout_ms=1000,
+        )
+        async with KafkaKeyring(settings) as ring:
+            await ring.create(["c1"])
+            broker.kill()
+            with pytest.raises(PublishError, match="the data keys could not be written"):
+                await ring.create(["c1/i1"])
+            assert ring.get("c1/i1") is None and ring.get("c1") is not None
+            # Nor is a key missing now taken for gone: reading to the end fails instead of ending early.
+            with pytest.raises(KafkaTimeoutError):
+                await ring.refresh()
