@@ -200,11 +200,15 @@ async def flush(sink: ReadsSink, reads: ReadAudit) -> None:
     data = reads.held or reads.pending()
     if data is None:
         return
+    # Held until its fate is known: a send cut short (the process stopping mid-request, after the API may
+    # have written it) is sent again unchanged, the same event id, which the fold takes once. A new
+    # period over the same reads would be a second event and count them twice.
+    reads.held = data
     sent = await sink.send(data)
     if sent is Sent.WRITTEN:
         reads.written(data)
-    else:
-        reads.held = data if sent is Sent.UNKNOWN else None
+    elif sent is Sent.REFUSED:
+        reads.held = None
 
 
 @asynccontextmanager

@@ -4,6 +4,7 @@ Kafka: real sockets, a gateway-only stack beside an API stack on the embedded br
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -15,12 +16,12 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from crisis.audit.log import records
-from crisis.audit.reads import LINES, ReadAudit
+from crisis.audit.reads import LINES, ReadAudit, Sent, event_id, flush
 from crisis.broker import free_port
 from crisis.bus.adapters import open_bus
 from crisis.config import Settings
 from crisis.domain.enums import Role
-from crisis.domain.reads import AuditReads, ReadKind
+from crisis.domain.reads import AuditReads, ReadKind, ReadTotals
 from crisis.runtime import Running, StartupError, stack
 from tests.conftest import Stack
 from tests.gateway.conftest import client, recv
@@ -186,3 +187,40 @@ def test_a_busy_period_goes_out_over_the_next_ones_and_nothing_is_lost() -> None
     assert rest.counts[0].crisis_id == f"crisis-{LINES}"
     reads.written(rest)
     assert reads.pending() is None
+
+
+async def test_a_send_cut_short_by_a_stop_goes_again_as_the_same_event_and_counts_once() -> None:
+    """A process stopping while its period is in flight: the API may have written it already, so the last
+    flush sends that very period again (one event id, taken once by the fold), never a new period that
+    would count the same subscription a second time."""
+    reads = ReadAudit()
+    reads.subscribed(1, "press", "k1", {}, None, lambda: "")
+    reads.unsubscribed(1)
+    sent: list[AuditReads] = []
+    arrived = asyncio.Event()
+
+    class SlowApi:
+        async def send(self, data: AuditReads) -> Sent:
+            sent.append(data)
+            arrived.set()
+            await asyncio.Event().wait()  # written by the API; the answer never comes back in time
+            return Sent.WRITTEN
+
+    class Api:
+        async def send(self, data: AuditReads) -> Sent:
+            sent.append(data)
+            return Sent.WRITTEN
+
+    periodic = asyncio.create_task(flush(SlowApi(), reads))
+    await arrived.wait()
+    periodic.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await periodic
+    await flush(Api(), reads)  # the flush on the way out
+    assert [event_id(d) for d in sent] == [event_id(sent[0])] * 2
+    assert reads.pending() is None
+    totals = ReadTotals()
+    for data in {event_id(d): d for d in sent}.values():  # the fold takes an event id once
+        totals.add(data)
+    [line] = totals.lines(NOW - timedelta(days=1), NOW + timedelta(days=1))
+    assert (line.org, line.kind, line.count) == ("press", ReadKind.STREAM, 1)
