@@ -37,6 +37,10 @@ log = structlog.get_logger(__name__)
 _UNKNOWN = (KafkaTimeoutError, RequestTimedOutError, TimeoutError)
 
 
+# Publishes of this many records or more go as record batches built here (KafkaBus._send).
+BATCH_FROM = 64
+
+
 class KafkaBus:
     """acks=all; every event keyed by its crisis id, so one crisis lives in one partition, in order."""
 
@@ -127,6 +131,20 @@ class KafkaBus:
         producer = self._producer
         assert producer is not None
         await producer.partitions_for(self.topic)  # the topic's metadata, for the partitioner below
+        if len(records) < BATCH_FROM:
+            # A few records (an action, a transition): through the producer's own batches, which gather
+            # the small writes of concurrent requests into one produce request within linger_ms. A batch
+            # of our own waits for the partition's previous one to leave, which spaces small writes out
+            # and leaves concurrent writers of one crisis more time to get in each other's way.
+            return [
+                (
+                    await producer.send(
+                        self.topic, r.value, key=r.key, headers=r.headers, partition=self._partition(r.key)
+                    ),
+                    _alone,
+                )
+                for r in records
+            ]
         partitions: dict[bytes, int] = {}
         queued: list[tuple[asyncio.Future[Any], Place] | None] = []
         # Per partition, the batch being filled and the records in it; sent when full, and at the end.
@@ -141,9 +159,7 @@ class KafkaBus:
         for index, record in enumerate(records):
             partition = partitions.get(record.key)
             if partition is None:
-                # The exact code path send() takes for partition=None (aiokafka <0.15 is pinned).
-                partition = int(producer._partition(self.topic, None, record.key, None, record.key, None))
-                partitions[record.key] = partition
+                partition = partitions[record.key] = self._partition(record.key)
             queued.append(None)
             while True:
                 if partition not in filling:
@@ -168,6 +184,12 @@ class KafkaBus:
         for partition in list(filling):
             await flush(partition)
         return [item for item in queued if item is not None]
+
+    def _partition(self, key: bytes) -> int:
+        """The partition the producer picks for `key`: the exact code path send() takes for partition=None
+        (aiokafka <0.15 is pinned), run by the caller once per crisis rather than per record."""
+        assert self._producer is not None
+        return int(self._producer._partition(self.topic, None, key, None, key, None))
 
     async def _make_durable(self, records: Sequence[RawRecord], metadata: Sequence[Sent]) -> None:
         """Append the acknowledged records at their offsets and fsync (in a thread: fsync blocks)."""
