@@ -146,19 +146,11 @@ def _check_ports(*addresses: tuple[str, int, str]) -> None:
             raise StartupError(f"{host}:{port} is already in use (choose another with {flag})")
 
 
-# The cyclic collector's thresholds in a server process. Each indicator a server takes makes some dozens
-# of short-lived containers (an event, its data, its record, its row); at the default first threshold (700)
-# the collector runs every few indicators and, with its older generations, took 10-15% of ingest CPU.
-# Nearly all of that garbage is freed by reference counting anyway; cycles are rare and small.
-GC_THRESHOLDS = (20_000, 20, 20)
-
-
 def _settle_heap() -> None:
     """Once started (the fold caught up): what exists now lives as long as the process, so the collector
-    stops walking it (gc.freeze), and collects the young only every GC_THRESHOLDS[0] allocations."""
+    stops walking it (the API's thresholds for what comes after: crisis.api.app)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _run(main: Coroutine[Any, Any, None]) -> int:
