@@ -18,7 +18,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from crisis.domain import sensitive
-from crisis.domain.envelope import Envelope
+from crisis.domain.envelope import Envelope, replaced
 
 ALG: Final = "A256GCM"
 KEY_BYTES: Final = 32
@@ -64,7 +64,7 @@ def seal(env: Envelope, key: bytes | None, kid: str | None = None) -> Envelope:
     nonce = os.urandom(_NONCE)
     box = nonce + AESGCM(key).encrypt(nonce, _plaintext(fields), _aad(env, kid))
     data["sealed"] = {"kid": kid, "alg": ALG, "box": base64.b64encode(box).decode()}
-    return env.model_copy(update={"data": data})
+    return replaced(env, data=data)
 
 
 def _plaintext(fields: dict[str, Any]) -> bytes:
@@ -99,4 +99,4 @@ def unseal(env: Envelope, key: bytes | None) -> Envelope:
     data = {k: v for k, v in env.data.items() if k != "sealed"}
     for name, value in json.loads(plain).items():
         sensitive.put(data, tuple(name.split("/")), value)
-    return env.model_copy(update={"data": data})
+    return replaced(env, data=data)

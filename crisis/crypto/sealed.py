@@ -21,7 +21,7 @@ from crisis.crypto.keyring import Covers, Keyring
 from crisis.crypto.seal import SealError, seal, sealed_kid, unseal
 from crisis.domain import sensitive
 from crisis.domain.book import Outcome
-from crisis.domain.envelope import Envelope
+from crisis.domain.envelope import Envelope, replaced
 
 log = structlog.get_logger(__name__)
 
@@ -81,7 +81,7 @@ class SealedBus:
         if sent is not None and sent[0].data is env.data and key is not None:
             # Exactly what this process sealed (linking into the chain copies the envelope, not its data),
             # and its key still lives: the plain event, with the links it was published with.
-            return sent[1].model_copy(update={"chainprev": env.chainprev, "chainhash": env.chainhash})
+            return replaced(sent[1], chainprev=env.chainprev, chainhash=env.chainhash)
         if key is None and kid not in self._gone:
             await self.keyring.refresh()
             key = self.keyring.get(kid)

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import orjson
 
-from crisis.domain.envelope import Envelope
+from crisis.domain.envelope import Envelope, replaced
 from crisis.domain.jsonvalues import exact
 
 GENESIS: Final = "0" * 64
@@ -25,8 +25,6 @@ GENESIS: Final = "0" * 64
 CHAIN_CONFLICT: Final = "chain_conflict"
 # RFC 3339 in UTC, always with microseconds: one spelling of every instant.
 TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
-# The fields a link sets on an event.
-_LINK_FIELDS: Final = frozenset(("chainprev", "chainhash"))
 # The canonical form is this encoder's output; orjson writes the same bytes for the values it takes
 # (crisis.domain.jsonvalues), this encoder the rest. Built once: json.dumps with options builds one per call.
 _ENCODER: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -86,18 +84,7 @@ def digest(env: Envelope, chainprev: str | None = None) -> str:
 
 def stamp(env: Envelope, prev: str) -> Envelope:
     """The event linked after `prev`, with its own digest."""
-    # What `env.model_copy(update=...)` makes (the envelope is frozen), built directly: a model without extra
-    # or private attributes is its field dict plus the set of fields given, and model_copy spent half the cost
-    # of a link copying the four through the copy module. tests/domain/test_chain.py holds them equal.
-    kind = type(env)
-    linked = kind.__new__(kind)
-    object.__setattr__(
-        linked, "__dict__", {**env.__dict__, "chainprev": prev, "chainhash": digest(env, prev)}
-    )
-    object.__setattr__(linked, "__pydantic_fields_set__", env.__pydantic_fields_set__ | _LINK_FIELDS)
-    object.__setattr__(linked, "__pydantic_extra__", None)
-    object.__setattr__(linked, "__pydantic_private__", None)
-    return linked
+    return replaced(env, chainprev=prev, chainhash=digest(env, prev))
 
 
 def intact(env: Envelope) -> bool:

@@ -132,3 +132,17 @@ class Envelope(BaseModel):
     @property
     def crisis_id(self) -> str:
         return self.subject
+
+
+def replaced(env: Envelope, **fields: Any) -> Envelope:
+    """`env.model_copy(update=fields)` (the envelope is frozen), built directly: a model without extra or
+    private attributes is its field dict plus the set of fields given, and model_copy spends most of its
+    time copying those through the copy module. Every event is copied so two or three times on its way
+    (sealed, linked, opened). Like model_copy, nothing is validated: callers pass valid values."""
+    kind = type(env)
+    copied = kind.__new__(kind)
+    object.__setattr__(copied, "__dict__", {**env.__dict__, **fields})
+    object.__setattr__(copied, "__pydantic_fields_set__", env.__pydantic_fields_set__ | fields.keys())
+    object.__setattr__(copied, "__pydantic_extra__", None)
+    object.__setattr__(copied, "__pydantic_private__", None)
+    return copied

@@ -19,7 +19,7 @@ from crisis.domain.crisis import ClockRequest, CrisisCreate, TransitionRequest
 from crisis.domain.dispute_commands import resolve
 from crisis.domain.disputes import Resolution
 from crisis.domain.enums import ActionOutcome, Deadline, EventType, IndicatorKind, Mode, Role, Tlp
-from crisis.domain.envelope import Envelope
+from crisis.domain.envelope import Envelope, replaced
 from crisis.domain.principal import Principal
 from crisis.domain.reads import READS_SOURCE, READS_SUBJECT, AuditReads, ReadCount, ReadKind
 from tests.domain.test_commands import write
@@ -234,3 +234,14 @@ def test_every_event_the_domain_makes_links_with_the_bytes_it_always_had() -> No
         with pytest.raises(ValidationError, match="frozen"):
             linked.chainhash = prev  # type: ignore[misc]
         prev = linked.chainhash
+
+
+def test_an_envelope_replaced_is_what_model_copy_makes_and_leaves_the_original_alone() -> None:
+    for env in fixture_events():
+        data = {**env.data, "sealed": {"kid": "k", "alg": "A256GCM", "box": "AAAA"}}
+        made, copied = replaced(env, data=data), env.model_copy(update={"data": data})
+        assert made == copied and made.model_fields_set == copied.model_fields_set
+        assert made.model_dump_json() == copied.model_dump_json()
+        assert env.data is not data and "sealed" not in env.data
+        with pytest.raises(ValidationError, match="frozen"):
+            made.data = {}  # type: ignore[misc]
