@@ -82,6 +82,10 @@ class KafkaKeyring(MemoryKeyring):
         # again: a gateway only reads.
         self._destroys = destroys
         self._writing: set[str] = set()  # batches being written again, not acknowledged yet
+        # Keys destroyed here whose marker is not acknowledged yet (a failed send is tried again), and those
+        # of them being written.
+        self._unmarked: set[str] = set()
+        self._marking: set[str] = set()
         self._read_to = 0  # the offset up to which records are taken in
         self._advanced = asyncio.Event()  # set (and replaced) each time the follower has read
 
@@ -118,8 +122,9 @@ class KafkaKeyring(MemoryKeyring):
             try:
                 async with self._reading:
                     await self._read(self._s.kafka_fetch_wait_ms)
-                if self._destroys and self._batches.stale - self._writing:
-                    await self._write_again(self._batches.stale - self._writing)
+                stale, unmarked = self._batches.stale - self._writing, self._unmarked - self._marking
+                if self._destroys and (stale or unmarked):
+                    await self._write_again(stale, unmarked)
                 await asyncio.sleep(0)  # a waiting refresh() gets the lock between fetches
             except asyncio.CancelledError:
                 raise
@@ -143,6 +148,7 @@ class KafkaKeyring(MemoryKeyring):
                 # Final, whatever this process read before or reads after: a marker is never taken back.
                 self._batches.gone(gone)
                 self.keys.pop(gone, None)
+                self._unmarked.discard(gone)  # on the topic already, by whichever process wrote it
                 continue
             if name in self._made and self._made[name] == record.value:
                 del self._made[name]  # written here, and already taken in
@@ -248,24 +254,28 @@ class KafkaKeyring(MemoryKeyring):
     async def destroy(self, covers: Covers, known: Collection[str] = ()) -> None:
         self._destroys = True
         kids = {*known, *self.forget(covers)}
-        gone = sorted(self._batches.doomed(kids, covers) - self._batches.marked)
+        gone = self._batches.doomed(kids, covers) - self._batches.marked
+        self._unmarked |= gone
         records = self._batches.destroy(kids, covers)
         if records or gone:
             await self._write_again(records, gone)
 
-    async def _write_again(self, names: set[str], gone: Collection[str] = ()) -> None:
+    async def _write_again(self, names: set[str], gone: set[str]) -> None:
         """Write batches again without their dead keys (a tombstone when none remain), after the markers
         of the keys `gone`."""
         kept = {name: self._batches.kept(name) for name in sorted(names)}
-        values: dict[str, bytes | None] = dict.fromkeys(map(marker, gone), MARKER)
+        values: dict[str, bytes | None] = dict.fromkeys(map(marker, sorted(gone)), MARKER)
         # Markers first, in the same send: a reader that finds a batch written again also finds why.
         values.update({name: encode({kid: self.keys[kid] for kid in kids}) for name, kids in kept.items()})
         self._writing |= names
+        self._marking |= gone
         try:
             offsets = await self._send(values)
         finally:
             self._writing -= names
-        self._batches.marked.update(gone)
+            self._marking -= gone
+        self._batches.marked |= gone
+        self._unmarked -= gone
         for name, kids in kept.items():
             self._batches.wrote(name, kids, offsets[name])
 
