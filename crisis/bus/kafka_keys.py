@@ -3,7 +3,9 @@
 The keys made together (a batch of shares) are one record, record key `batch/<uuid4 hex>`, value a JSON
 object {key id: base64 key} (crisis.bus.key_records). Destroying a key writes its batch again under the
 same record key with the keys that remain, or a tombstone when none remain. Records of the first format,
-one per key (record key = key id), are still read, and a tombstone still destroys such a key.
+one per key (record key = key id), are still read, and a tombstone still destroys such a key. Each destroyed
+key also gets a marker record `gone/<key id>` in the same acknowledged send, kept by compaction for good:
+every reader drops that key for good, and a process that destroys writes again any batch still holding it.
 
 Every process reads the whole topic at start and follows it after, and reads to the end again whenever an
 event names a key it does not hold. A record without a key removes it from every reader at once; from the
@@ -29,7 +31,17 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError
 from crisis.bus.base import PublishError
 from crisis.bus.kafka import log_outcome
 from crisis.bus.kafka_security import connection_options
-from crisis.bus.key_records import RECORD_KEYS, Batches, RecordError, decode, encode, new_batch
+from crisis.bus.key_records import (
+    MARKER,
+    RECORD_KEYS,
+    Batches,
+    RecordError,
+    decode,
+    encode,
+    marked,
+    marker,
+    new_batch,
+)
 from crisis.config import Settings
 from crisis.crypto.keyring import Covers, MemoryKeyring
 from crisis.crypto.seal import new_key
@@ -54,7 +66,7 @@ def keys_topic(settings: Settings) -> str:
 class KafkaKeyring(MemoryKeyring):
     """Keys on a compacted topic of one partition, cached in memory."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, destroys: bool = False) -> None:
         super().__init__()
         self._s = settings
         self.topic = keys_topic(settings)
@@ -66,9 +78,14 @@ class KafkaKeyring(MemoryKeyring):
         self._batches = Batches()
         # Batches this process wrote and has not read back yet (record key -> value): skipped when read.
         self._made: dict[str, bytes] = {}
-        # Set by the first destroy: only a process that destroys keys writes a stale batch again.
-        self._destroys = False
+        # Only a process that destroys keys (said at start, or by its first destroy) writes a stale batch
+        # again: a gateway only reads.
+        self._destroys = destroys
         self._writing: set[str] = set()  # batches being written again, not acknowledged yet
+        # Keys destroyed here whose marker is not acknowledged yet (a failed send is tried again), and those
+        # of them being written.
+        self._unmarked: set[str] = set()
+        self._marking: set[str] = set()
         self._read_to = 0  # the offset up to which records are taken in
         self._advanced = asyncio.Event()  # set (and replaced) each time the follower has read
 
@@ -105,8 +122,9 @@ class KafkaKeyring(MemoryKeyring):
             try:
                 async with self._reading:
                     await self._read(self._s.kafka_fetch_wait_ms)
-                if self._destroys and self._batches.stale - self._writing:
-                    await self._write_again(self._batches.stale - self._writing)
+                stale, unmarked = self._batches.stale - self._writing, self._unmarked - self._marking
+                if self._destroys and (stale or unmarked):
+                    await self._write_again(stale, unmarked)
                 await asyncio.sleep(0)  # a waiting refresh() gets the lock between fetches
             except asyncio.CancelledError:
                 raise
@@ -125,6 +143,13 @@ class KafkaKeyring(MemoryKeyring):
     def _apply(self, records: list[Any]) -> None:
         for record in records:
             name = (record.key or b"").decode()
+            gone = marked(name)
+            if gone is not None:
+                # Final, whatever this process read before or reads after: a marker is never taken back.
+                self._batches.gone(gone)
+                self.keys.pop(gone, None)
+                self._unmarked.discard(gone)  # on the topic already, by whichever process wrote it
+                continue
             if name in self._made and self._made[name] == record.value:
                 del self._made[name]  # written here, and already taken in
                 continue
@@ -229,19 +254,28 @@ class KafkaKeyring(MemoryKeyring):
     async def destroy(self, covers: Covers, known: Collection[str] = ()) -> None:
         self._destroys = True
         kids = {*known, *self.forget(covers)}
+        gone = self._batches.doomed(kids, covers) - self._batches.marked
+        self._unmarked |= gone
         records = self._batches.destroy(kids, covers)
-        if records:
-            await self._write_again(records)
+        if records or gone:
+            await self._write_again(records, gone)
 
-    async def _write_again(self, names: set[str]) -> None:
-        """Write batches again without their dead keys (a tombstone when none remain)."""
+    async def _write_again(self, names: set[str], gone: set[str]) -> None:
+        """Write batches again without their dead keys (a tombstone when none remain), after the markers
+        of the keys `gone`."""
         kept = {name: self._batches.kept(name) for name in sorted(names)}
-        values = {name: encode({kid: self.keys[kid] for kid in kids}) for name, kids in kept.items()}
+        values: dict[str, bytes | None] = dict.fromkeys(map(marker, sorted(gone)), MARKER)
+        # Markers first, in the same send: a reader that finds a batch written again also finds why.
+        values.update({name: encode({kid: self.keys[kid] for kid in kids}) for name, kids in kept.items()})
         self._writing |= names
+        self._marking |= gone
         try:
             offsets = await self._send(values)
         finally:
             self._writing -= names
+            self._marking -= gone
+        self._batches.marked |= gone
+        self._unmarked -= gone
         for name, kids in kept.items():
             self._batches.wrote(name, kids, offsets[name])
 

@@ -5,11 +5,16 @@ A batch record holds the keys made together: record key `batch/<uuid4 hex>`, val
 remain, or a tombstone when none remain, so compaction drops the old record. Records of the first format
 (record key = key id, value the base64 key, a tombstone to destroy) are still read, and destroyed by their
 tombstone. Key ids are `<crisis id>` or `<crisis id>/<indicator id>` with a UUID for the crisis id
-(crisis.domain.sensitive), so none starts with the batch prefix.
+(crisis.domain.sensitive), so none starts with the batch or the marker prefix.
 
 A batch only ever loses keys. Several processes rewrite the same batch, each from what it has read, so a
 process behind may write back a key another already destroyed (last write wins in compaction): a reader
 never takes such a key back, and a process that destroys writes the batch again without it.
+
+Destroying a key also writes a marker, record key `gone/<key id>`, value `{"gone":true}`: never a tombstone,
+so compaction keeps the latest one for good. A process restarted after every process that knew of the
+erasure has stopped reads the marker with the batches, and so never takes the key back from a stale
+rewrite, whichever of the two it reads first. A marker holds a key id, never a key.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from typing import Final
 from crisis.crypto.keyring import Covers
 
 BATCH_PREFIX: Final = "batch/"
+GONE_PREFIX: Final = "gone/"
+MARKER: Final = b'{"gone":true}'
 # Keys per record: 2,000 keys make about 250 kB, well under Kafka's default 1 MB per message.
 RECORD_KEYS: Final = 2_000
 
@@ -34,6 +41,16 @@ class RecordError(ValueError):
 
 def new_batch() -> str:
     return f"{BATCH_PREFIX}{uuid.uuid4().hex}"
+
+
+def marker(kid: str) -> str:
+    """The record key of the marker that says a key was destroyed."""
+    return f"{GONE_PREFIX}{kid}"
+
+
+def marked(record_key: str) -> str | None:
+    """The key id a marker's record key names, or None for a record of keys."""
+    return record_key.removeprefix(GONE_PREFIX) if record_key.startswith(GONE_PREFIX) else None
 
 
 def encode(keys: Mapping[str, bytes]) -> bytes | None:
@@ -68,6 +85,7 @@ class Batches:
         self.offsets: dict[str, int] = {}  # record key -> the offset of its latest record known here
         self.where: dict[str, str] = {}  # key id -> its record key
         self.dead: set[str] = set()
+        self.marked: set[str] = set()  # dead keys whose marker was read or written here
         self.erased: list[Covers] = []
         # Record keys whose latest record still holds a dead key: to be written again without it.
         self.stale: set[str] = set()
@@ -106,6 +124,14 @@ class Batches:
             self.stale.discard(record_key)
         return live, drop
 
+    def gone(self, kid: str) -> None:
+        """Take in a key's marker: dead for good, whatever record holds it before or after, and its batch
+        to write again if the latest record of that batch holds it."""
+        self.marked.add(kid)
+        self.dead.add(kid)
+        if kid in self.where:
+            self.stale.add(self.where[kid])
+
     def wrote(self, record_key: str, kids: Collection[str], offset: int) -> None:
         """A record this process wrote is acknowledged at `offset`: unless a later one was read meanwhile,
         it is the latest (reading it back changes nothing)."""
@@ -123,9 +149,13 @@ class Batches:
         if not self.held.get(record_key, set()) & self.dead:
             self.stale.discard(record_key)
 
+    def doomed(self, kids: Collection[str], covers: Covers) -> set[str]:
+        """The key ids a destruction ends: those named, and those of the records known here it covers."""
+        return {*kids, *(kid for kid in self.where if covers(kid))}
+
     def destroy(self, kids: Collection[str], covers: Covers) -> set[str]:
         """Mark keys dead; returns the record keys to write again."""
-        doomed = {*kids, *(kid for kid in self.where if covers(kid))}
+        doomed = self.doomed(kids, covers)
         self.dead |= doomed
         records = {self.where[kid] for kid in doomed if kid in self.where}
         self.stale |= records

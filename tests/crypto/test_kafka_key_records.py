@@ -7,7 +7,17 @@ import json
 
 import pytest
 
-from crisis.bus.key_records import BATCH_PREFIX, Batches, RecordError, decode, encode, new_batch
+from crisis.bus.key_records import (
+    BATCH_PREFIX,
+    MARKER,
+    Batches,
+    RecordError,
+    decode,
+    encode,
+    marked,
+    marker,
+    new_batch,
+)
 
 A, B, C = b"a" * 32, b"b" * 32, b"c" * 32
 
@@ -75,3 +85,32 @@ def test_a_write_acknowledged_after_a_later_record_was_read_leaves_that_record_t
     batches.read("batch/1", {"x": A, "y": B}, 6)
     batches.wrote("batch/1", ["y"], 5)
     assert batches.stale == {"batch/1"} and batches.kept("batch/1") == ["y"]
+
+
+def test_a_marker_names_a_destroyed_key_and_holds_no_key() -> None:
+    assert marker("c1/i1") == "gone/c1/i1" and marked("gone/c1/i1") == "c1/i1"
+    assert marked(new_batch()) is None and marked("c1/i1") is None
+    assert json.loads(MARKER) == {"gone": True}
+
+
+@pytest.mark.parametrize("marker_first", [True, False])
+def test_a_marked_key_is_never_taken_back_from_a_record_read_before_or_after(marker_first: bool) -> None:
+    batches = Batches()
+    if marker_first:
+        batches.gone("x")
+    live, _ = batches.read("batch/1", {"x": A, "y": B}, 0)  # a stale rewrite, x included
+    if not marker_first:
+        assert live.keys() == {"x", "y"}
+        batches.gone("x")
+    assert batches.is_dead("x") and batches.marked == {"x"}
+    assert batches.stale == {"batch/1"} and batches.kept("batch/1") == ["y"]
+    live, drop = batches.read("batch/1", {"x": A, "y": B}, 1)
+    assert live.keys() == {"y"} and "x" in drop
+    batches.wrote("batch/1", ["y"], 2)
+    assert batches.stale == set()
+
+
+def test_a_destruction_names_the_keys_to_mark_those_named_and_those_its_covers_reach() -> None:
+    batches = Batches()
+    batches.read("batch/1", {"c1/i1": A, "c2/i1": B}, 0)
+    assert batches.doomed(["c1/i9"], lambda kid: kid.startswith("c1/")) == {"c1/i1", "c1/i9"}

@@ -1,4 +1,5 @@
-"""Data keys on Kafka: one record per batch of keys, rewritten without a destroyed key, never resurrected.
+"""Data keys on Kafka: one record per batch of keys, rewritten without a destroyed key, never resurrected,
+not even by a process restarted after every process that knew of the destruction has stopped.
 
 Each test reads the keys topic as Kafka holds it, with a plain consumer, to check the record bytes.
 """
@@ -13,11 +14,13 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaTimeoutError
 
 from crisis.broker import EmbeddedBroker
 from crisis.bus.base import PublishError
-from crisis.bus.kafka_keys import KafkaKeyring, keys_topic
+from crisis.bus.kafka_keys import TOPIC_CONFIG, KafkaKeyring, keys_topic
+from crisis.bus.key_records import MARKER
 from crisis.config import Settings
 
 pytestmark = pytest.mark.kafka
@@ -50,6 +53,22 @@ async def write_raw(settings: Settings, records: Records) -> None:
             await producer.send_and_wait(keys_topic(settings), value, key=name.encode(), partition=0)
     finally:
         await producer.stop()
+
+
+async def compacted(settings: Settings) -> Settings:
+    """The keys topic as the log cleaner leaves it, copied to a topic of its own (the embedded broker does
+    not compact): the latest record of each record key, in log order."""
+    records = await topic_records(settings)
+    latest = {name: at for at, (name, _) in enumerate(records)}
+    copy = settings.model_copy(update={"kafka_topic": f"{settings.kafka_topic}-compacted"})
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(keys_topic(copy), 1, 1, topic_configs=dict(TOPIC_CONFIG))])
+    finally:
+        await admin.close()
+    await write_raw(copy, [record for at, record in enumerate(records) if latest[record[0]] == at])
+    return copy
 
 
 def held(value: bytes | None) -> dict[str, bytes]:
@@ -98,14 +117,16 @@ async def test_destroying_a_key_writes_its_batch_again_with_the_rest_then_a_tomb
         [(batch, _)] = await topic_records(settings)
         await one.destroy(only("c1/x"))
         latest = dict(await topic_records(settings))
-        assert latest.keys() == {batch}
+        # The marker, acknowledged with the batch: a key id, never a key.
+        assert latest.keys() == {batch, "gone/c1/x"}
+        assert json.loads(latest["gone/c1/x"] or b"") == {"gone": True}
         assert held(latest[batch]) == {"c1/y": keys["c1/y"], "c1/z": keys["c1/z"]}
         await two.refresh()
         assert two.get("c1/x") is None and two.get("c1/y") == keys["c1/y"]
 
         await two.destroy(lambda kid: kid.startswith("c1/"), ["c1/y", "c1/z"])
         records = await topic_records(settings)
-        assert records[-1] == (batch, None)
+        assert records[-3:] == [("gone/c1/y", MARKER), ("gone/c1/z", MARKER), (batch, None)]
         await one.refresh()
         assert one.keys == {}
     async with KafkaKeyring(settings) as three:
@@ -136,11 +157,41 @@ async def test_a_stale_rewrite_after_a_destroy_is_never_taken_back_and_is_writte
         assert [sorted(held(value)) for value in records[-3:]] == [["c1/y"], ["c1/x", "c1/y"], ["c1/y"]]
 
 
+async def test_a_process_restarted_after_the_destroyer_stopped_never_takes_a_key_back_from_a_stale_rewrite(
+    settings: Settings,
+) -> None:
+    async with KafkaKeyring(settings) as one:
+        await one.create(["c1/x", "c1/y"])
+        [(batch, original)] = await topic_records(settings)
+        y = one.get("c1/y")
+        await one.destroy(only("c1/x"))
+    # A process behind writes the batch back, x included, once the only process that knew has stopped:
+    # nobody running repairs it.
+    await write_raw(settings, [(batch, original)])
+    # Once compacted, no record of the batch without x is left before the stale one: only the marker says.
+    cleaned = await compacted(settings)
+    assert await topic_records(cleaned) == [("gone/c1/x", MARKER), (batch, original)]
+
+    for topic in (settings, cleaned):
+        # Restarts from a state store past the erasure: neither folds it again, both read from the start.
+        async with KafkaKeyring(topic) as gateway, KafkaKeyring(topic, destroys=True) as api:
+            for ring in (gateway, api):
+                assert ring.get("c1/x") is None and ring.get("c1/y") == y is not None
+
+            async def repaired(topic: Settings = topic) -> bool:
+                return held(dict(await topic_records(topic))[batch]) == {"c1/y": y}
+
+            await wait_for(repaired)
+            await gateway.refresh()
+            assert gateway.get("c1/x") is None and gateway.get("c1/y") == y
+
+
 async def test_two_processes_destroying_from_stale_views_converge_without_either_key(
     settings: Settings,
 ) -> None:
     async with KafkaKeyring(settings) as one, KafkaKeyring(settings) as two:
         await one.create(["c1/x", "c1/y", "c1/z"])
+        [(batch, _)] = await topic_records(settings)
         await two.refresh()
         z = one.get("c1/z")
         # Each writes the batch from the view it had, before reading the other's record: whichever lands
@@ -148,11 +199,10 @@ async def test_two_processes_destroying_from_stale_views_converge_without_either
         await asyncio.gather(one.destroy(only("c1/x")), two.destroy(only("c1/y")))
 
         async def converged() -> bool:
-            records = await topic_records(settings)
-            return held(records[-1][1]) == {"c1/z": z}
+            return held(dict(await topic_records(settings))[batch]) == {"c1/z": z}
 
         await wait_for(converged)
-        records = [sorted(held(value)) for _, value in await topic_records(settings)]
+        records = [sorted(held(value)) for name, value in await topic_records(settings) if name == batch]
         assert records[1:3] in ([["c1/y", "c1/z"], ["c1/x", "c1/z"]], [["c1/x", "c1/z"], ["c1/y", "c1/z"]])
         for ring in (one, two):
             await ring.refresh()
