@@ -178,7 +178,7 @@ async def stack(settings: Settings, *, api: bool = True, gateway: bool = True) -
         raw = await parts.enter_async_context(open_bus(settings))
         # Every reader of the log reads it through the data keys (crisis.crypto). Only a process that runs
         # the API writes to Kafka: a gateway-only one forgets erased keys and leaves destroying them to it.
-        keyring = await parts.enter_async_context(open_keyring(settings))
+        keyring = await parts.enter_async_context(open_keyring(settings, destroys=api))
         bus = SealedBus(raw, keyring, destroys=api)
         # The deliverer listens from the log's first event: what arrived while no deliverer ran is sent.
         listeners = (

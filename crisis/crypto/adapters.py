@@ -13,8 +13,10 @@ DATA_KEYS_DIR = "data-keys"
 
 
 @asynccontextmanager
-async def open_keyring(settings: Settings) -> AsyncIterator[Keyring]:
-    """The keyring of the bus `settings.bus_target` names, open for the block."""
+async def open_keyring(settings: Settings, *, destroys: bool = False) -> AsyncIterator[Keyring]:
+    """The keyring of the bus `settings.bus_target` names, open for the block. `destroys`: this process
+    destroys keys (it runs the API), so on Kafka it also mends, from its start, any record of the keys
+    topic that still holds a destroyed key."""
     url = settings.bus_target
     if url.startswith("memory://"):
         yield MemoryKeyring()
@@ -27,5 +29,6 @@ async def open_keyring(settings: Settings) -> AsyncIterator[Keyring]:
         from crisis.bus.kafka_keys import KafkaKeyring
 
         bootstrap = urlsplit(url).netloc
-        async with KafkaKeyring(settings.model_copy(update={"kafka_bootstrap": bootstrap})) as keyring:
+        kafka = settings.model_copy(update={"kafka_bootstrap": bootstrap})
+        async with KafkaKeyring(kafka, destroys=destroys) as keyring:
             yield keyring
