@@ -20,6 +20,7 @@ import orjson
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
 
+from crisis.domain.chain import utc_text
 from crisis.domain.enums import EventType
 from crisis.domain.envelope import CONTENT_TYPE, SPECVERSION, Envelope
 from crisis.domain.jsonvalues import exact
@@ -152,17 +153,10 @@ def _incoming(attributes: dict[str, Any], data: Any) -> Any:
 
 
 def _time_text(at: datetime) -> str:
-    """`isoformat()` with `Z` for `+00:00`, as the SDK writes a time; by hand for UTC with microseconds."""
-    if at.tzinfo is UTC and at.microsecond:
-        return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 (the fastest spelling)
-            at.year,
-            at.month,
-            at.day,
-            at.hour,
-            at.minute,
-            at.second,
-            at.microsecond,
-        )
+    """`isoformat()` with `Z` for `+00:00`, as the SDK writes a time; by hand for UTC with microseconds
+    (where the chain's spelling is the same)."""
+    if at.tzinfo is UTC and at.microsecond and at.year >= 1000:
+        return utc_text(at)
     text = at.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
