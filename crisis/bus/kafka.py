@@ -125,9 +125,10 @@ class KafkaBus:
         return [Position(m.partition, m.offset) for m in metadata]
 
     async def _send(self, records: Sequence[RawRecord]) -> list[tuple[asyncio.Future[Any], Place]]:
-        """Queue the records, in order, as whole record batches: one future per batch instead of one per
-        record, and no per-record partitioner (murmur2 in pure Python). Returns, per record, the future
-        of what carries it and how its place follows from that future's answer."""
+        """Queue the records, in order: from BATCH_FROM records on as whole record batches built here (one
+        future per batch instead of one per record, the partitioner, murmur2 in pure Python, once per
+        crisis). Returns, per record, the future of what carries it and how its place follows from that
+        future's answer."""
         producer = self._producer
         assert producer is not None
         await producer.partitions_for(self.topic)  # the topic's metadata, for the partitioner below
