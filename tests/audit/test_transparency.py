@@ -99,6 +99,10 @@ async def test_markdown_and_html_renderings_and_who_may_read_them(actors: Actors
         "GET", "/v1/transparency", "coordinator", params={"from": "2026-01-01T00:00", "to": PERIOD["to"]}
     )
     assert naive.status_code == 422 and naive.json()["errors"]
+    # A time that exists with its offset but in no UTC year: a field error, never a 500.
+    params = {"from": "0001-01-01T00:00:00+18:00", "to": "0001-01-01T00:00:00Z"}
+    nowhere = await actors.call("GET", "/v1/transparency", "coordinator", params=params)
+    assert nowhere.status_code == 422 and nowhere.json()["errors"][0]["field"] == "query.from"
 
 
 async def test_the_transparency_command_prints_the_report(
