@@ -377,6 +377,18 @@ async def post(
     return result
 
 
+async def until_visible(http: httpx.AsyncClient, key: str, urls: list[str], text: str = "") -> None:
+    """Until every URL answers 200 (with `text` in its body): what one process wrote, the others fold a
+    moment later."""
+    headers = {"Authorization": f"Bearer {key}"}
+    for _ in range(200):
+        answers = [await http.get(url, headers=headers) for url in urls]
+        if all(r.status_code == 200 and text in r.text for r in answers):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not visible on every process: {urls}")
+
+
 def share_body() -> dict[str, Any]:
     return {"indicators": [{"kind": "md5", "value": MD5}]}
 
@@ -405,6 +417,8 @@ async def test_the_same_value_shared_on_two_processes_at_once_leaves_only_ids_th
                 http, hub, f"{urls[0]}/v1/crises", {"title": "Attack", **ACTIVATED}, status=201
             )
             cid = crisis["id"]
+            # A client of two processes acts on the second once it has folded what the first wrote.
+            await until_visible(http, hub, [f"{url}/v1/crises/{cid}" for url in urls])
             for n in range(5):
                 value = {"indicators": [{"kind": "md5", "value": f"{n}" * 32}]}
                 answers = await asyncio.gather(
@@ -417,4 +431,6 @@ async def test_the_same_value_shared_on_two_processes_at_once_leaves_only_ids_th
                     [item] = answer["items"]
                     assert item["status"] in ("created", "sighting"), item
                     ack = {"indicator_id": item["indicator_id"], "outcome": "received"}
+                    listed = f"{urls[n % 2]}/v1/crises/{cid}/indicators?limit=10000"
+                    await until_visible(http, vid, [listed], item["indicator_id"])
                     await post(http, vid, f"{urls[n % 2]}/v1/crises/{cid}/actions", ack, status=201)
