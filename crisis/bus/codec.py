@@ -31,27 +31,14 @@ _SPECVERSION: Final = ("ce_specversion", SPECVERSION.encode())
 _CONTENT_TYPE: Final = ("content-type", CONTENT_TYPE.encode())
 # `ce_type` and `ce_dataschema` (derived from the type) per event type, from the first event of each.
 _TYPE_HEADERS: dict[EventType, tuple[tuple[str, bytes], tuple[str, bytes]]] = {}
-# The Kafka binding's header names as written (lower case), and the attribute each carries.
+# The Kafka binding's header names as written (lower case), and the attribute each carries: every attribute
+# of the envelope (`data` is the value; `datacontenttype` travels as `content-type`).
 _ATTRIBUTE_OF: Final = {
     "content-type": "datacontenttype",
     **{
         f"ce_{name}": name
-        for name in (
-            "specversion",
-            "id",
-            "source",
-            "type",
-            "time",
-            "subject",
-            "dataschema",
-            "tlp",
-            "mode",
-            "tlprecipients",
-            "role",
-            "idempotency",
-            "chainprev",
-            "chainhash",
-        )
+        for name in (*Envelope.model_fields, *Envelope.model_computed_fields)
+        if name not in ("data", "datacontenttype")
     },
 }
 # The times the binding writes (`datetime.isoformat()` in UTC, `Z` for `+00:00`), which the standard library

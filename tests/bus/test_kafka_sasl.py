@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 import trustme
@@ -27,10 +26,9 @@ import trustme
 from crisis.broker import LOOPBACK, free_port
 from crisis.bus.kafka_security import KafkaRefused
 from crisis.config import Settings
-from crisis.domain.enums import Role
 from crisis.runtime import stack
 from tests.support.sasl_front import LoginFailed, SaslFront, ScramServer, sasl_front
-from tests.support.tls_front import client_settings, tansu
+from tests.support.tls_front import ATTACK, client_settings, coordinator, tansu
 
 MECHANISMS = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
 USERS = {"crisis-api": "api-secret-password", "crisis-gateway": "gateway-secret-password"}
@@ -99,28 +97,18 @@ async def test_a_crisis_and_an_indicator_go_through_kafka_after_a_sasl_login(
     front: Front, mechanism: str
 ) -> None:
     settings = front.settings(mechanism, USERS["crisis-api"])
-    async with stack(settings) as running:
-        _, key = running.keys.add("hub", Role.COORDINATOR)
-        async with httpx.AsyncClient(
-            base_url=running.api_url, headers={"Authorization": f"Bearer {key}"}
-        ) as http:
-            body = {
-                "title": "Attack",
-                "status": "activated",
-                "level": 1,
-                "criteria": ["ongoing_violent_event"],
-            }
-            created = await http.post("/v1/crises", json=body)
-            assert created.status_code == 201, created.text
-            cid = created.json()["id"]
-            shared = await http.post(
-                f"/v1/crises/{cid}/indicators", json={"indicators": [{"kind": "md5", "value": "9" * 32}]}
-            )
-            assert shared.status_code == 200, shared.text
-            read = await http.get(f"/v1/crises/{cid}")
-            assert read.json()["title"] == "Attack"
-            listed = await http.get(f"/v1/crises/{cid}/indicators")
-            assert [i["value"] for i in listed.json()["items"]] == ["9" * 32]
+    async with stack(settings) as running, coordinator(running) as http:
+        created = await http.post("/v1/crises", json=ATTACK)
+        assert created.status_code == 201, created.text
+        cid = created.json()["id"]
+        shared = await http.post(
+            f"/v1/crises/{cid}/indicators", json={"indicators": [{"kind": "md5", "value": "9" * 32}]}
+        )
+        assert shared.status_code == 200, shared.text
+        read = await http.get(f"/v1/crises/{cid}")
+        assert read.json()["title"] == "Attack"
+        listed = await http.get(f"/v1/crises/{cid}/indicators")
+        assert [i["value"] for i in listed.json()["items"]] == ["9" * 32]
     # Every connection of the stack (bootstrap and leader, events and keys) logged in the same way.
     assert front.sasl.logins
     assert set(front.sasl.logins) == {("crisis-api", mechanism)}

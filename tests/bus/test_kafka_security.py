@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 import trustme
@@ -28,9 +27,8 @@ import trustme
 from crisis.broker import LOOPBACK, free_port
 from crisis.bus.kafka_security import KafkaRefused
 from crisis.config import Settings
-from crisis.domain.enums import Role
 from crisis.runtime import stack
-from tests.support.tls_front import client_settings, tansu, tls_front
+from tests.support.tls_front import ATTACK, client_settings, coordinator, tansu, tls_front
 
 pytestmark = pytest.mark.kafka
 
@@ -80,22 +78,12 @@ async def sasl_broker(tmp_path: Path) -> AsyncIterator[Broker]:
 
 async def test_events_round_trip_over_tls_through_the_api(tls_broker: Broker) -> None:
     settings = tls_broker.settings()
-    async with stack(settings, gateway=False) as running:
-        _, key = running.keys.add("hub", Role.COORDINATOR)
-        async with httpx.AsyncClient(
-            base_url=running.api_url, headers={"Authorization": f"Bearer {key}"}
-        ) as http:
-            body = {
-                "title": "Attack",
-                "status": "activated",
-                "level": 1,
-                "criteria": ["ongoing_violent_event"],
-            }
-            created = await http.post("/v1/crises", json=body)
-            assert created.status_code == 201, created.text
-            read = await http.get(f"/v1/crises/{created.json()['id']}")
-            assert read.status_code == 200
-            assert read.json()["title"] == "Attack"
+    async with stack(settings, gateway=False) as running, coordinator(running) as http:
+        created = await http.post("/v1/crises", json=ATTACK)
+        assert created.status_code == 201, created.text
+        read = await http.get(f"/v1/crises/{created.json()['id']}")
+        assert read.status_code == 200
+        assert read.json()["title"] == "Attack"
 
 
 async def test_a_certificate_from_another_ca_stops_start_up_naming_the_cause(tls_broker: Broker) -> None:

@@ -19,8 +19,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from crisis.broker import LOOPBACK, free_port, parent_death_preexec, tansu_binary
 from crisis.config import Settings
+from crisis.domain.enums import Role
+from crisis.runtime import Running
 
 
 async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -126,3 +130,21 @@ def client_settings(bootstrap: str, directory: Path, **values: Any) -> Settings:
         "gateway_port": 0,
     }
     return Settings(**{**base, **values})
+
+
+# A crisis as the round trips through a secured broker declare it.
+ATTACK: dict[str, Any] = {
+    "title": "Attack",
+    "status": "activated",
+    "level": 1,
+    "criteria": ["ongoing_violent_event"],
+}
+
+
+@asynccontextmanager
+async def coordinator(running: Running) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the stack's API with a new coordinator key."""
+    _, key = running.keys.add("hub", Role.COORDINATOR)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=running.api_url, headers=headers) as http:
+        yield http
