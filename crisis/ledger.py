@@ -60,6 +60,9 @@ class LocalStore(Storage, Protocol):
     def prefetch(self, envelopes: Sequence[Envelope]) -> None:
         """Look up at once what folding or writing these events will ask about each."""
 
+    def fresh(self, envelopes: Sequence[Envelope]) -> None:
+        """What `prefetch` would find for events whose ids were just made at random: nothing."""
+
 
 class Sealer(Protocol):
     """What is applied to events before they are published (crisis.crypto.sealed.SealedBus)."""
@@ -203,8 +206,11 @@ class Ledger:
             since = max(since, self.last_event_time.timestamp())
         return events, max(0.0, time.time() - since)
 
-    async def write(self, envelopes: Sequence[Envelope]) -> list[Outcome]:
+    async def write(self, envelopes: Sequence[Envelope], *, new_ids: bool = False) -> list[Outcome]:
         """Publish and return each event's verdict. A retried event id returns its first verdict.
+
+        `new_ids`: the event ids were made at random for this write (no Idempotency-Key), so no verdict
+        can exist for them yet and the store is not asked.
 
         Each event is linked into its crisis's hash chain at the head this process has folded; an event
         another writer got in ahead of is refused by every fold (`chain_conflict`) and published again,
@@ -217,11 +223,11 @@ class Ledger:
         verdicts: dict[str, Outcome] = {}
         pending = []
         if self.store is not None:
-            self.store.prefetch(envelopes)
+            (self.store.fresh if new_ids else self.store.prefetch)(envelopes)
         for env in envelopes:
             # A reused Idempotency-Key is refused before publishing: the first request's fingerprint is
             # in the folded log, whichever process took it.
-            known = self.book.reused_key(env) or self.book.outcomes.get(env.id)
+            known = self.book.reused_key(env) or (None if new_ids else self.book.outcomes.get(env.id))
             if known is not None:
                 verdicts[env.id] = known
             else:

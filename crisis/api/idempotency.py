@@ -11,6 +11,7 @@ import hashlib
 import json
 import uuid
 
+from crisis.domain.envelope import new_event_id
 from crisis.domain.principal import Principal
 
 _NAMESPACE = uuid.UUID("5b0e1f7c-6c1d-4b8e-9a51-2f1c0c8e6a10")
@@ -19,7 +20,7 @@ _NAMESPACE = uuid.UUID("5b0e1f7c-6c1d-4b8e-9a51-2f1c0c8e6a10")
 def stable_id(principal: Principal, idempotency_key: str | None, *parts: object) -> str:
     """A random id, or, with an Idempotency-Key, the same id on every retry of the same request."""
     if idempotency_key is None:
-        return str(uuid.uuid4())
+        return new_event_id()
     name = ":".join([principal.org, idempotency_key, *map(str, parts)])
     return str(uuid.uuid5(_NAMESPACE, name))
 

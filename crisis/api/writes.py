@@ -73,14 +73,17 @@ def raise_for(outcome: Outcome) -> None:
         raise problem(outcome.code, outcome.message)
 
 
-async def commit(ledger: Ledger, metrics: ApiMetrics, envelopes: Sequence[Envelope]) -> list[Outcome]:
-    """`ledger.write`, counted: events Kafka acknowledged, writes it refused or left unknown.
+async def commit(
+    ledger: Ledger, metrics: ApiMetrics, envelopes: Sequence[Envelope], *, new_ids: bool = False
+) -> list[Outcome]:
+    """`ledger.write`, counted: events Kafka acknowledged, writes it refused or left unknown. `new_ids`:
+    the events' ids were made at random for this request (see Ledger.write).
 
     A reused Idempotency-Key is answered before anything is published (the ledger knows the first
     request's fingerprint from the log), and also by the fold when two processes race.
     """
     try:
-        outcomes = await ledger.write(envelopes)
+        outcomes = await ledger.write(envelopes, new_ids=new_ids)
     except PublishUnknown:
         metrics.publish_failures.labels("unknown").inc()
         raise

@@ -54,6 +54,26 @@ class RawRecord(NamedTuple):
     headers: list[tuple[str, bytes]]
 
 
+# Headers whose values repeat from event to event (a batch shares its writer, crisis, time and handling),
+# by value: made once instead of once per record. Each is emptied when it grows past _CACHED.
+_CACHED: Final = 4096
+_SOURCE: dict[str, tuple[str, bytes]] = {}
+_SUBJECT: dict[str, tuple[str, bytes]] = {}
+_TIME: dict[datetime, tuple[str, bytes]] = {}
+_TLP: dict[str, tuple[str, bytes]] = {}
+_MODE: dict[str, tuple[str, bytes]] = {}
+_RECIPIENTS: dict[tuple[str, ...], tuple[str, bytes]] = {}
+_ROLE: dict[str, tuple[str, bytes]] = {}
+_IDEMPOTENCY: dict[str, tuple[str, bytes]] = {}
+
+
+def _made(cache: dict[Any, tuple[str, bytes]], value: Any, name: str, text: str) -> tuple[str, bytes]:
+    if len(cache) >= _CACHED:
+        cache.clear()
+    made = cache[value] = (name, text.encode())
+    return made
+
+
 def encode(env: Envelope) -> RawRecord:
     """Binary mode; the key is the crisis id so all events of one crisis share a partition and an order."""
     type_headers = _TYPE_HEADERS.get(env.type)
@@ -62,32 +82,44 @@ def encode(env: Envelope) -> RawRecord:
             ("ce_type", env.type.value.encode()),
             ("ce_dataschema", env.dataschema.encode()),
         )
-    subject = env.subject.encode()
     # The enums are StrEnums: their own text is their value (`.value` costs a property call).
+    source, subject, at, tlp, mode = env.source, env.subject, env.time, env.tlp, env.mode
+    subject_header = _SUBJECT.get(subject) or _made(_SUBJECT, subject, "ce_subject", subject)
     headers = [
         _SPECVERSION,
         ("ce_id", env.id.encode()),
-        ("ce_source", env.source.encode()),
+        _SOURCE.get(source) or _made(_SOURCE, source, "ce_source", source),
         type_headers[0],
-        ("ce_time", _time_text(env.time).encode()),
-        ("ce_subject", subject),
+        # Equal times in UTC are spelled alike (others, equal across zones, may not be: never cached).
+        (_TIME.get(at) or _made(_TIME, at, "ce_time", _time_text(at)))
+        if at.tzinfo is UTC
+        else ("ce_time", _time_text(at).encode()),
+        subject_header,
         _CONTENT_TYPE,
         type_headers[1],
-        ("ce_tlp", env.tlp.encode()),
-        ("ce_mode", env.mode.encode()),
+        _TLP.get(tlp) or _made(_TLP, tlp, "ce_tlp", tlp),
+        _MODE.get(mode) or _made(_MODE, mode, "ce_mode", mode),
     ]
-    if env.tlprecipients:  # the same comma-separated string as in structured JSON
-        headers.append(("ce_tlprecipients", ",".join(env.tlprecipients).encode()))
+    recipients = env.tlprecipients
+    if recipients:  # the same comma-separated string as in structured JSON
+        headers.append(
+            _RECIPIENTS.get(recipients)
+            or _made(_RECIPIENTS, recipients, "ce_tlprecipients", ",".join(recipients))
+        )
     # Extension attributes only when set: events written before they existed decode unchanged.
-    if env.role is not None:
-        headers.append(("ce_role", env.role.encode()))
-    if env.idempotency is not None:
-        headers.append(("ce_idempotency", env.idempotency.encode()))
+    role = env.role
+    if role is not None:
+        headers.append(_ROLE.get(role) or _made(_ROLE, role, "ce_role", role))
+    idempotency = env.idempotency
+    if idempotency is not None:
+        headers.append(
+            _IDEMPOTENCY.get(idempotency) or _made(_IDEMPOTENCY, idempotency, "ce_idempotency", idempotency)
+        )
     if env.chainhash is not None:
         if env.chainprev is not None:
             headers.append(("ce_chainprev", env.chainprev.encode()))
         headers.append(("ce_chainhash", env.chainhash.encode()))
-    return RawRecord(subject, _data_bytes(env.data), headers)
+    return RawRecord(subject_header[1], _data_bytes(env.data), headers)
 
 
 def decode(value: bytes, headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> Envelope:

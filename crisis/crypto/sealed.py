@@ -69,20 +69,36 @@ class SealedBus:
         if len(self._sent) > self.SENT_LIMIT:
             del self._sent[next(iter(self._sent))]
 
-    async def open(self, env: Envelope) -> Envelope:
-        """The event as readers see it; a key not known here yet is looked for before it reads as gone."""
+    def open_known(self, env: Envelope) -> Envelope | None:
+        """`open` without I/O: None when the event's key is not known here (`open` looks for it)."""
         kid = sealed_kid(env)
         if kid is None:
             return env
-        sent = self._sent.pop(env.id, None)
         # An erased key stays gone here even if a look at the store still finds it (a reader forgets at
         # once; the writer's tombstone may land a moment later).
-        key = None if kid in self._gone else self.keyring.get(kid)
-        if sent is not None and sent[0].data is env.data and key is not None:
+        if kid in self._gone:
+            self._sent.pop(env.id, None)
+            return unseal(env, None)
+        key = self.keyring.get(kid)
+        if key is None:
+            return None
+        sent = self._sent.pop(env.id, None)
+        if sent is not None and sent[0].data is env.data:
             # Exactly what this process sealed (linking into the chain copies the envelope, not its data),
             # and its key still lives: the plain event, with the links it was published with.
             return replaced(sent[1], chainprev=env.chainprev, chainhash=env.chainhash)
-        if key is None and kid not in self._gone:
+        return unseal(env, key)
+
+    async def open(self, env: Envelope) -> Envelope:
+        """The event as readers see it; a key not known here yet is looked for before it reads as gone."""
+        opened = self.open_known(env)
+        if opened is not None:
+            return opened
+        kid = sealed_kid(env)
+        assert kid is not None
+        self._sent.pop(env.id, None)
+        key = None
+        if kid not in self._gone:
             await self.keyring.refresh()
             key = self.keyring.get(kid)
             if key is None or any(covers(kid) for covers in self._erased):
@@ -142,7 +158,10 @@ class OpenedReader:
         out = []
         for item in batch:
             try:
-                env = await self._bus.open(item.envelope)
+                # Without a coroutine per event where no key has to be looked for (nearly always).
+                env = self._bus.open_known(item.envelope)
+                if env is None:
+                    env = await self._bus.open(item.envelope)
             except SealError as exc:
                 # As for any record that is not a valid event of ours: skipped, and said so.
                 log.warning("record_skipped", partition=item.partition, offset=item.offset, error=str(exc))

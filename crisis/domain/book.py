@@ -155,6 +155,9 @@ class CrisisRecord:
     # Accepted `indicator.erased` events, for the transparency report (counted as they are folded).
     erasures: int = 0
     missed: Entries[Envelope] = field(default_factory=list[Envelope])
+    # The handling of the last share that passed the checks which depend on its writer, label and
+    # recipients and on the crisis's state alone (with that state): a batch of shares is checked once.
+    shares_checked: tuple[CrisisState, str, Role | None, Tlp, tuple[str, ...]] | None = None
 
     def repeat_of(
         self, kind: str, canonical: str, reader: Principal, handling: tuple[Tlp, tuple[str, ...]]
@@ -444,13 +447,28 @@ def _check_indicator_handling(env: Envelope, record: CrisisRecord) -> None:
 
 def _indicator_shared(env: Envelope, data: object, record: CrisisRecord) -> Outcome:
     assert isinstance(data, IndicatorShared)
-    _check_role(env, SHARERS, "share indicators")
-    _check_reader(env, record)
-    if not takes_follow_ups(record.state):
-        return rejected("crisis_closed", f"crisis {env.subject} is closed and takes no indicators")
+    checked = record.shares_checked
+    # The same writer, label and recipients on the same crisis state (an immutable model: a change
+    # replaces it) as the last share that passed: the checks below would pass again (each reads only
+    # these), so they are skipped, not changed.
+    again = (
+        checked is not None
+        and checked[0] is record.state
+        and checked[1] == env.source
+        and checked[2] is env.role
+        and checked[3] is env.tlp
+        and checked[4] == env.tlprecipients
+    )
+    if not again:
+        _check_role(env, SHARERS, "share indicators")
+        _check_reader(env, record)
+        if not takes_follow_ups(record.state):
+            return rejected("crisis_closed", f"crisis {env.subject} is closed and takes no indicators")
     if data.shared_by != env.author_org:
         raise Rejected("forbidden", "an indicator is shared by the organisation that writes it")
-    _check_indicator_handling(env, record)
+    if not again:
+        _check_indicator_handling(env, record)
+        record.shares_checked = (record.state, env.source, env.role, env.tlp, env.tlprecipients)
     if data.indicator_id in record.indicators:
         return rejected("conflict", f"indicator id {data.indicator_id} is taken")
     record.indicators.add(

@@ -7,7 +7,7 @@ in structured JSON alike. Inside the process they are a tuple; the list form of 
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -34,7 +34,13 @@ _DERIVED: Final = ("partitionkey", "dataschema")
 
 
 def new_event_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID as text, as `str(uuid.uuid4())` writes it, at half the cost: a batch
+    of shares makes one per indicator."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def utcnow() -> datetime:
@@ -142,7 +148,11 @@ def replaced(env: Envelope, **fields: Any) -> Envelope:
     kind = type(env)
     copied = kind.__new__(kind)
     object.__setattr__(copied, "__dict__", {**env.__dict__, **fields})
-    object.__setattr__(copied, "__pydantic_fields_set__", env.__pydantic_fields_set__ | fields.keys())
+    fields_set = env.__pydantic_fields_set__
+    if not fields_set.issuperset(fields):
+        fields_set = fields_set | fields.keys()
+    # Shared when nothing new is set: a frozen model's set of fields is never changed in place.
+    object.__setattr__(copied, "__pydantic_fields_set__", fields_set)
     object.__setattr__(copied, "__pydantic_extra__", None)
     object.__setattr__(copied, "__pydantic_private__", None)
     return copied

@@ -114,6 +114,18 @@ class SqliteStorage:
             sql = "SELECT id FROM indicators WHERE crisis = ? AND id IN ({})"
             self.absent.update((crisis_id, i) for i in self._missing(sql, (crisis_id,), indicator_ids))
 
+    def fresh(self, envelopes: Sequence[Envelope]) -> None:
+        """`prefetch` for events whose ids were just made at random (a write without an Idempotency-Key):
+        no event and no indicator can hold them yet, so the file is not asked. A sighting names an
+        indicator of its own: only a share's id is its new indicator's."""
+        absent = self.absent
+        if len(absent) > _ABSENT_MAX:
+            absent.clear()
+        for env in envelopes:
+            absent.add(env.id)
+            if env.type is EventType.INDICATOR_SHARED and env.data.get("indicator_id") == env.id:
+                absent.add((env.subject, env.id))
+
     def _missing(self, sql: str, params: tuple[str, ...], keys: list[str]) -> set[str]:
         missing = set(keys)
         if not keys:

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from crisis.api.deps import LedgerDep, MetricsDep, SettingsDep, WriteDep
 from crisis.api.problems import Problem
-from crisis.api.routes.indicators import Batch, BatchResult, share_batch
+from crisis.api.routes.indicators import Batch, BatchResult, FastJSONResponse, share_batch
 from crisis.api.writes import refusals
 from crisis.domain import commands
 from crisis.domain.book import SHARERS
@@ -97,4 +97,4 @@ async def import_file(
             {"counts": {"created": 0, "sighting": 0, "rejected": 0}, "items": [], "skipped": found.skipped}
         )
     answer = await share_batch(batch, ledger, metrics, settings, write)
-    return JSONResponse({**answer, "skipped": found.skipped})
+    return FastJSONResponse({**answer, "skipped": found.skipped})
