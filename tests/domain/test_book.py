@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crisis.domain.book import Book
-from crisis.domain.enums import EventType, Mode, Tlp
+from crisis.domain.enums import EventType, Mode, Role, Tlp
 from crisis.domain.envelope import Envelope, source_for
 from tests.domain.test_report import CID, action, at, fold, opened, shared, sighted
 
@@ -75,3 +75,16 @@ def test_a_concluded_crisis_records_actions_and_a_closed_one_takes_none() -> Non
     assert len(book.crises[CID].actions) == 1
     assert book.apply(shared("i2", "2" * 32, 20)).code == "crisis_closed"
     assert book.apply(action("vidshare", "i1", "blocked", 21)).code == "crisis_closed"
+
+
+def test_every_share_is_judged_on_its_own_handling_after_others_of_the_batch_passed() -> None:
+    # A batch's shares carry one writer and label, so the fold checks those once; any share that differs
+    # from the last one that passed is checked again in full.
+    book = fold(opened(), shared("i1", "1" * 32, 0), shared("i2", "2" * 32, 0))
+    assert book.apply(shared("i3", "3" * 32, 0, tlp=Tlp.GREEN)).code == "tlp_wider_than_crisis"
+    red = shared("i4", "4" * 32, 0, tlp=Tlp.RED)
+    assert book.apply(red).code == "recipients_required"
+    observer = shared("i5", "5" * 32, 0).model_copy(update={"role": Role.OBSERVER})
+    assert book.apply(observer).code == "forbidden"
+    assert book.apply(shared("i6", "6" * 32, 1)).accepted
+    assert set(book.crises[CID].indicators) == {"i1", "i2", "i6"}
