@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from crisis.domain.envelope import Envelope
+from crisis.domain.envelope import Envelope, envelope_json
 
 _FIN_TEXT = 0x81
 
@@ -29,7 +29,7 @@ def event_prefix(env: Envelope) -> bytes:
     Kept apart from the cursor so a subscriber that needs a different cursor (one resuming ahead of this
     gateway) gets a frame without encoding the event again.
     """
-    body = env.model_dump_json().encode()
+    body = envelope_json(env)
     return body[:-1] + b',"cursor":"'
 
 

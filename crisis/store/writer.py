@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from crisis.domain.envelope import envelope_json
 from crisis.store.batch import Batch
 from crisis.store.codec import dump_indicator
 
@@ -137,11 +138,11 @@ def statements(batch: Batch) -> list[Statement]:
             changed.append((text, int(r.retracted), crisis_id, r.data.indicator_id, r.data.canonical))
     entries: dict[str, list[tuple[Any, ...]]] = {}
     for (table, crisis_id, seq), env in batch.entries.items():
-        entries.setdefault(table, []).append((crisis_id, seq, env.model_dump_json()))
+        entries.setdefault(table, []).append((crisis_id, seq, envelope_json(env).decode()))
     crises = [(cid, seq, state.model_dump_json()) for cid, (seq, state) in batch.crises.items()]
     outcomes = [(i, int(o.accepted), o.code, o.message, o.sighting_of) for i, o in batch.outcomes.items()]
     requests = [
-        (scope, seq, digest, env.model_dump_json())
+        (scope, seq, digest, envelope_json(env).decode())
         for scope, written in batch.requests.items()
         for seq, digest, env in written
     ]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from crisis.domain.envelope import Envelope, utcnow
+from crisis.domain.envelope import Envelope, envelope_json, utcnow
 from crisis.domain.webhooks import DeliveryState, Endpoint
 
 SCHEMA = """
@@ -159,7 +159,7 @@ class WebhookStore:
                         env.type.value,
                         env.subject,
                         env.model_copy(update={"data": {}}).model_dump_json(),
-                        env.model_dump_json().encode(),
+                        envelope_json(env),
                         now,
                         now,
                         ep.id,
