@@ -101,7 +101,8 @@ class Ledger:
         self.ends: dict[int, int] = {}
         # Where a repeated event id sits in the log (a retried write): never delivered. Rare, so small.
         self.duplicates: set[tuple[int, int]] = set()
-        self._waiters: dict[str, asyncio.Future[Outcome]] = {}
+        # Event id -> the write waiting for its verdict (one per write, not one per event).
+        self._waiters: dict[str, _Verdicts] = {}
         # Crisis id -> the chainhash of the last event this process linked and has not folded yet: the
         # next write on that crisis links after it, so concurrent writes in one process form one line
         # instead of all taking the same head (of which only one can win).
@@ -184,8 +185,8 @@ class Ledger:
             if outcome.duplicate:
                 self.duplicates.add((item.partition, item.offset))
             waiter = self._waiters.pop(item.envelope.id, None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(outcome)
+            if waiter is not None:
+                waiter.settle(item.envelope.id, outcome)
             folded.append((item, outcome))
         if self.store is not None:
             self.store.checkpoint(self._log_id, self.positions, self.duplicates)
@@ -270,19 +271,28 @@ class Ledger:
         # the order they were linked. Should a record still land out of order, the fold refuses what
         # follows it and the writers link those events again.
         linked = self._link(envelopes)
-        futures = {env.id: self._waiters.setdefault(env.id, loop.create_future()) for env in linked}
+        verdicts = _Verdicts(loop.create_future(), len({env.id for env in linked}))
+        waiters = self._waiters
+        for env in linked:
+            waiting = waiters.get(env.id)
+            if waiting is None:
+                waiters[env.id] = verdicts
+            elif waiting is not verdicts:  # the same id in flight in another write (a retry): both hear it
+                waiting.also.setdefault(env.id, []).append(verdicts)
         try:
             await self.bus.publish(linked)
         except PublishError:
             # Perhaps never in the log: link the next write on what has been folded.
             for env in linked:
-                self._waiters.pop(env.id, None)
+                if waiters.get(env.id) is verdicts:
+                    del waiters[env.id]
                 if self._tips.get(env.subject) == env.chainhash:
                     del self._tips[env.subject]
             raise
         try:
             async with asyncio.timeout(self._verdict_timeout):
-                return linked, [await futures[env.id] for env in linked]
+                outcomes = await verdicts.future
+            return linked, [outcomes[env.id] for env in linked]
         except TimeoutError as exc:
             raise PublishUnknown(
                 "Kafka acknowledged the write but its verdict is not known yet", [e.id for e in linked]
@@ -290,4 +300,27 @@ class Ledger:
         finally:
             # An event that lands later is still folded; only its waiter goes.
             for env in linked:
-                self._waiters.pop(env.id, None)
+                if waiters.get(env.id) is verdicts:
+                    del waiters[env.id]
+
+
+class _Verdicts:
+    """The verdicts one write waits for: its future is done once every event of it has been folded."""
+
+    __slots__ = ("also", "future", "left", "outcomes")
+
+    def __init__(self, future: asyncio.Future[dict[str, Outcome]], events: int) -> None:
+        self.future = future
+        self.left = events
+        self.outcomes: dict[str, Outcome] = {}
+        # Event id -> other writes waiting for the verdict of the same event (rare: a retry in flight).
+        self.also: dict[str, list[_Verdicts]] = {}
+
+    def settle(self, event_id: str, outcome: Outcome) -> None:
+        if event_id not in self.outcomes:
+            self.outcomes[event_id] = outcome
+            self.left -= 1
+            if not self.left and not self.future.done():
+                self.future.set_result(self.outcomes)
+        for other in self.also.pop(event_id, ()):
+            other.settle(event_id, outcome)

@@ -59,6 +59,20 @@ async def test_a_retried_event_id_gets_its_first_verdict_without_a_second_record
     assert log_size(bus) == 1
 
 
+async def test_a_retry_sent_while_the_first_write_is_in_flight_gets_the_same_verdict() -> None:
+    # Both writes are in flight before either is folded: each hears the verdict of the event id, and
+    # a batch's other events are answered as usual.
+    bus = MemoryBus()
+    async with running(ledger_on(bus)) as ledger:
+        crisis = crisis_opened()
+        other = crisis_opened()
+        first, second = await asyncio.gather(ledger.write([crisis]), ledger.write([other, crisis]))
+    assert first[0].accepted and second[1].accepted and second[0].accepted
+    assert log_size(bus) == 3  # the retry was published before the first was folded: a duplicate record
+    assert not ledger._waiters
+    assert sorted(ledger.book.crises) == sorted([crisis.subject, other.subject])
+
+
 async def test_an_event_id_repeated_in_the_log_is_folded_once_and_marked_duplicate() -> None:
     bus = MemoryBus(partitions=1)
     crisis = crisis_opened()
