@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -105,14 +105,15 @@ class KafkaBus:
         try:
             async with asyncio.timeout(self._s.publish_timeout_s):
                 records = [encode(env) for env in envelopes]
-                for env, record in zip(envelopes, records, strict=True):
-                    self._echo.remember(env, record)  # before its reader can meet it
+                self._echo.remember(envelopes, records)  # before its reader can meet them
                 async with self._sending:
                     queued = await self._send(records)
-                sent = list(dict.fromkeys(future for future, _ in queued))
+                sent = list(dict.fromkeys(future for future, _, _ in queued))
                 # Every batch awaited (gather retrieves each failure), then each record's place in it.
                 done = dict(zip(sent, await asyncio.gather(*sent), strict=True))
-                metadata = [place(done[future]) for future, place in queued]
+                metadata = [
+                    _sent(done[future], partition, appended) for future, partition, appended in queued
+                ]
                 if self._journal is not None:
                     await self._make_durable(records, metadata)
         except _UNKNOWN as exc:
@@ -124,11 +125,11 @@ class KafkaBus:
             raise PublishUnknown(f"the embedded log could not be made durable: {exc}", ids) from exc
         return [Position(m.partition, m.offset) for m in metadata]
 
-    async def _send(self, records: Sequence[RawRecord]) -> list[tuple[asyncio.Future[Any], Place]]:
+    async def _send(self, records: Sequence[RawRecord]) -> list[Queued]:
         """Queue the records, in order: from BATCH_FROM records on as whole record batches built here (one
         future per batch instead of one per record, the partitioner, murmur2 in pure Python, once per
-        crisis). Returns, per record, the future of what carries it and how its place follows from that
-        future's answer."""
+        crisis). Returns, per record, the future of what carries it and, for a record in a batch built
+        here, its partition and its place in that batch (crisis.bus.kafka._sent)."""
         producer = self._producer
         assert producer is not None
         await producer.partitions_for(self.topic)  # the topic's metadata, for the partitioner below
@@ -142,12 +143,13 @@ class KafkaBus:
                     await producer.send(
                         self.topic, r.value, key=r.key, headers=r.headers, partition=self._partition(r.key)
                     ),
-                    _alone,
+                    -1,
+                    None,
                 )
                 for r in records
             ]
         partitions: dict[bytes, int] = {}
-        queued: list[tuple[asyncio.Future[Any], Place] | None] = []
+        queued: list[Queued | None] = []
         # Per partition, the batch being filled and the records in it; sent when full, and at the end.
         filling: dict[int, tuple[Any, list[tuple[int, Any]]]] = {}
 
@@ -155,7 +157,7 @@ class KafkaBus:
             builder, members = filling.pop(partition)
             future = await producer.send_batch(builder, self.topic, partition=partition)
             for index, appended in members:
-                queued[index] = (future, _in_batch(partition, appended))
+                queued[index] = (future, partition, appended)
 
         for index, record in enumerate(records):
             partition = partitions.get(record.key)
@@ -180,7 +182,7 @@ class KafkaBus:
                 future = await producer.send(
                     self.topic, record.value, key=record.key, headers=record.headers, partition=partition
                 )
-                queued[index] = (future, _alone)
+                queued[index] = (future, partition, None)
                 break
         for partition in list(filling):
             await flush(partition)
@@ -358,10 +360,11 @@ class Echo:
     def __init__(self) -> None:
         self._sent: dict[str, tuple[RawRecord, Envelope]] = {}
 
-    def remember(self, env: Envelope, record: RawRecord) -> None:
-        self._sent[env.id] = (record, env)
-        if len(self._sent) > self.LIMIT:
-            del self._sent[next(iter(self._sent))]
+    def remember(self, envelopes: Sequence[Envelope], records: Sequence[RawRecord]) -> None:
+        sent = self._sent
+        sent.update((env.id, (record, env)) for env, record in zip(envelopes, records, strict=True))
+        for _ in range(len(sent) - self.LIMIT):
+            del sent[next(iter(sent))]
 
     def recall(self, value: bytes, headers: list[tuple[str, bytes]]) -> Envelope | None:
         if not self._sent:
@@ -453,19 +456,16 @@ class Sent:
     timestamp: int
 
 
-Place = Callable[[Any], Sent]
+# A record queued: the future of what carries it, then, for a record in a batch built here, the batch's
+# partition and what appending it returned (its place in the batch); -1 and None for a record sent alone.
+Queued = tuple["asyncio.Future[Any]", int, Any]
 
 
-def _in_batch(partition: int, appended: Any) -> Place:
-    """A record appended to a batch sits at the batch's base offset plus its place in it. Its timestamp is
-    the broker's when the topic keeps log-append time (-1 otherwise: the time the record was made with)."""
-
-    def place(batch: Any) -> Sent:
-        timestamp = batch.timestamp if batch.timestamp not in (None, -1) else appended.timestamp
-        return Sent(partition, batch.offset + appended.offset, timestamp)
-
-    return place
-
-
-def _alone(m: Any) -> Sent:
-    return Sent(m.partition, m.offset, m.timestamp)
+def _sent(answer: Any, partition: int, appended: Any) -> Sent:
+    """Where an acknowledged record sits. One appended to a batch sits at the batch's base offset plus its
+    place in it, with the broker's timestamp when the topic keeps log-append time (-1 otherwise: the time
+    the record was made with)."""
+    if appended is None:
+        return Sent(answer.partition, answer.offset, answer.timestamp)
+    timestamp = answer.timestamp if answer.timestamp not in (None, -1) else appended.timestamp
+    return Sent(partition, answer.offset + appended.offset, timestamp)
