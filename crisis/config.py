@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     state_store: bool | None = None
     # Longest a write may wait for the broker's acknowledgement before the caller hears "unknown outcome".
     publish_timeout_s: float = Field(default=8.0, gt=0)
+    # Longest a request sent with `Crisis-After` waits for this process to fold the log up to that point
+    # (read your own writes across API processes: crisis.positions) before it is answered 503.
+    read_after_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
     # Retention after closure (docs/safeguards-retention.md): seconds after a crisis closes at which its
     # data keys are destroyed, unless its declaration or a coordinator says otherwise. 30 days.

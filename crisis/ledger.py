@@ -12,8 +12,10 @@ rebuilt from the beginning.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Protocol
 
@@ -74,6 +76,22 @@ class Sealer(Protocol):
         ...
 
 
+# Partition -> the offset after the last event written in this context (a request of the API sets a dict
+# here and answers it as a token: crisis.positions); None where nobody asks.
+_WRITTEN: ContextVar[dict[int, int] | None] = ContextVar("crisis_written", default=None)
+
+
+@contextlib.contextmanager
+def recording_writes() -> Iterator[dict[int, int]]:
+    """The log positions every write made within the block reached, filled as they are acknowledged."""
+    written: dict[int, int] = {}
+    token = _WRITTEN.set(written)
+    try:
+        yield written
+    finally:
+        _WRITTEN.reset(token)
+
+
 class _Rebuild(Exception):
     """The store is ahead of the log: start again from the beginning."""
 
@@ -107,6 +125,8 @@ class Ledger:
         # next write on that crisis links after it, so concurrent writes in one process form one line
         # instead of all taking the same head (of which only one can win).
         self._tips: dict[str, str] = {}
+        # Requests waiting until the fold reaches the positions they name (until_folded).
+        self._position_waiters: list[tuple[dict[int, int], asyncio.Future[None]]] = []
         self._verdict_timeout = verdict_timeout
         self._poll = poll
         self.failed: BaseException | None = None
@@ -190,8 +210,32 @@ class Ledger:
             folded.append((item, outcome))
         if self.store is not None:
             self.store.checkpoint(self._log_id, self.positions, self.duplicates)
+        for wanted, reached in self._position_waiters:
+            if not reached.done() and self.folded_to(wanted):
+                reached.set_result(None)
         for listener in self.listeners:
             listener(folded)
+
+    def folded_to(self, positions: dict[int, int]) -> bool:
+        """Whether this process has folded the log up to `positions` (partition -> next offset)."""
+        return all(self.positions.get(p, 0) >= offset for p, offset in positions.items())
+
+    async def until_folded(self, positions: dict[int, int], timeout: float) -> bool:
+        """Wait until the log is folded up to `positions`; False when `timeout` seconds pass first (a
+        position of another log, or beyond this one's end, is never reached)."""
+        if self.folded_to(positions):
+            return True
+        reached = asyncio.get_running_loop().create_future()
+        waiting = (positions, reached)
+        self._position_waiters.append(waiting)
+        try:
+            async with asyncio.timeout(timeout):
+                await reached
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._position_waiters.remove(waiting)
 
     def lag(self) -> tuple[int, float]:
         """Events in the log not folded yet, and for how many seconds the fold has been behind (0: current).
@@ -280,7 +324,7 @@ class Ledger:
             elif waiting is not verdicts:  # the same id in flight in another write (a retry): both hear it
                 waiting.also.setdefault(env.id, []).append(verdicts)
         try:
-            await self.bus.publish(linked)
+            placed = await self.bus.publish(linked)
         except PublishError:
             # Perhaps never in the log: link the next write on what has been folded.
             for env in linked:
@@ -289,6 +333,11 @@ class Ledger:
                 if self._tips.get(env.subject) == env.chainhash:
                     del self._tips[env.subject]
             raise
+        written = _WRITTEN.get()
+        if written is not None:
+            for at in placed:
+                if at.offset >= written.get(at.partition, 0):
+                    written[at.partition] = at.offset + 1
         try:
             async with asyncio.timeout(self._verdict_timeout):
                 outcomes = await verdicts.future

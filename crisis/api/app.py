@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 
 from crisis.api import openapi, problems
 from crisis.api.metrics import ApiMetrics
+from crisis.api.positions import ReadYourWrites
 from crisis.api.ratelimit import RateLimiter
 from crisis.api.routes import (
     actions,
@@ -86,6 +87,8 @@ def create_app(settings: Settings, ledger: Ledger, keys: KeyStore, reads: ReadAu
     app.include_router(docs.router)
     app.include_router(webhooks.router)
     app.include_router(audit_reads.router)
+
+    app.add_middleware(ReadYourWrites, timeout_s=settings.read_after_timeout_s)
 
     @app.middleware("http")
     async def context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -20,6 +20,7 @@ from typing import Any, Self
 import httpx
 import stamina
 
+from crisis import positions
 from crisis.client.retry import (
     DEFAULT_POLICY,
     RETRIED_STATUSES,
@@ -93,6 +94,15 @@ class _Base:
         self.url = api_url(url)
         self.key = key
         self.policy = policy
+        # The log position this client's writes reached (crisis.positions): sent with every later request,
+        # so that whichever API process behind a load balancer answers it has folded those writes first.
+        self.position: str | None = None
+
+    def _noted(self, response: httpx.Response) -> httpx.Response:
+        written = response.headers.get(positions.WRITTEN_HEADER)
+        if written:
+            self.position = positions.merged(self.position, written)
+        return response
 
     def _headers(
         self, method: str, key: str | None, idempotency_key: str | None, accept: str | None
@@ -107,6 +117,8 @@ class _Base:
                 headers["Idempotency-Key"] = idem
         if accept:
             headers["Accept"] = accept
+        if self.position:
+            headers[positions.AFTER_HEADER] = self.position
         return headers
 
     def _hook(self, request: httpx.Request) -> Callable[[Exception], bool | float]:
@@ -180,7 +192,7 @@ class Client(_Base):
             response = exc.response
         except httpx.TransportError as exc:
             raise _unreachable(self.url, exc) from None
-        return _checked(response)
+        return _checked(self._noted(response))
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs).json()
@@ -261,7 +273,7 @@ class AsyncClient(_Base):
             response = exc.response
         except httpx.TransportError as exc:
             raise _unreachable(self.url, exc) from None
-        return _checked(response)
+        return _checked(self._noted(response))
 
     async def get(self, path: str, **kwargs: Any) -> Any:
         return (await self.request("GET", path, **kwargs)).json()

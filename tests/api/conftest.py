@@ -111,6 +111,7 @@ class ApiProcess:
             CRISIS_WEBHOOKS_FILE=str(settings.webhooks_file),
             CRISIS_KAFKA_IDEMPOTENCE=str(settings.kafka_idempotence).lower(),
             CRISIS_KAFKA_FETCH_WAIT_MS=str(settings.kafka_fetch_wait_ms),
+            CRISIS_READ_AFTER_TIMEOUT_S=str(settings.read_after_timeout_s),
             CRISIS_LOG_LEVEL="warning",
             CRISIS_STATE_DIR=self.state_dir,
         )
