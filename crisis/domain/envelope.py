@@ -160,6 +160,11 @@ def replaced(env: Envelope, **fields: Any) -> Envelope:
     return copied
 
 
+# UTC times as pydantic spells them, by time (equal UTC times are spelled alike): a batch shares one.
+_TIME_TEXT: dict[datetime, str] = {}
+_DATASCHEMA: Final = {t: f"{SCHEMA_BASE}{t.value}.json#/properties/data" for t in EventType}
+
+
 def envelope_json(env: Envelope) -> bytes:
     """`env.model_dump_json().encode()`, byte for byte, written by orjson where it writes the same (the
     store keeps every event it folds this way, and the gateway sends each once per frame): attributes in
@@ -168,16 +173,20 @@ def envelope_json(env: Envelope) -> bytes:
     at, data = env.time, env.data
     if at.tzinfo is not UTC or at.year < 1000 or not exact(data):
         return env.model_dump_json().encode()
-    fraction = f".{at.microsecond:06d}" if at.microsecond else ""
-    time = "%04d-%02d-%02dT%02d:%02d:%02d%sZ" % (  # noqa: UP031 (the fastest exact spelling)
-        at.year,
-        at.month,
-        at.day,
-        at.hour,
-        at.minute,
-        at.second,
-        fraction,
-    )
+    time = _TIME_TEXT.get(at)
+    if time is None:
+        if len(_TIME_TEXT) >= 1024:
+            _TIME_TEXT.clear()
+        fraction = f".{at.microsecond:06d}" if at.microsecond else ""
+        time = _TIME_TEXT[at] = "%04d-%02d-%02dT%02d:%02d:%02d%sZ" % (  # noqa: UP031 (the fastest exact spelling)
+            at.year,
+            at.month,
+            at.day,
+            at.hour,
+            at.minute,
+            at.second,
+            fraction,
+        )
     try:
         return orjson.dumps(
             {
@@ -196,7 +205,7 @@ def envelope_json(env: Envelope) -> bytes:
                 "chainprev": env.chainprev,
                 "chainhash": env.chainhash,
                 "data": data,
-                "dataschema": f"{SCHEMA_BASE}{env.type}.json#/properties/data",
+                "dataschema": _DATASCHEMA[env.type],
             }
         )
     except TypeError:  # an int beyond 64 bits, a lone surrogate
