@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from crisis.config import Settings
+from crisis.crypto.keycache import KeyFile
 from crisis.crypto.keyring import FileKeyring, Keyring, MemoryKeyring
 
 DATA_KEYS_DIR = "data-keys"
@@ -20,15 +22,38 @@ async def open_keyring(settings: Settings, *, destroys: bool = False) -> AsyncIt
     url = settings.bus_target
     if url.startswith("memory://"):
         yield MemoryKeyring()
-    elif settings.data_keys_dir is not None:
-        yield FileKeyring(settings.data_keys_dir)
-    elif settings.kafka_journal_dir is not None:
-        yield FileKeyring(settings.kafka_journal_dir / DATA_KEYS_DIR)
-    else:
-        # Imported here so that the memory and embedded modes run without it.
-        from crisis.bus.kafka_keys import KafkaKeyring
+        return
+    directory = settings.data_keys_dir
+    if directory is None and settings.kafka_journal_dir is not None:
+        directory = settings.kafka_journal_dir / DATA_KEYS_DIR
+    if directory is not None:
+        local = _key_file(settings, f"files:{directory.resolve()}")
+        try:
+            yield FileKeyring(directory, local)
+        finally:
+            if local is not None:
+                local.close()
+        return
+    # Imported here so that the memory and embedded modes run without it.
+    from crisis.bus.kafka_keys import KafkaKeyring
 
-        bootstrap = urlsplit(url).netloc
-        kafka = settings.model_copy(update={"kafka_bootstrap": bootstrap})
-        async with KafkaKeyring(kafka, destroys=destroys) as keyring:
-            yield keyring
+    bootstrap = urlsplit(url).netloc
+    kafka = settings.model_copy(update={"kafka_bootstrap": bootstrap})
+    async with KafkaKeyring(kafka, destroys=destroys, state_dir=_state_dir(settings)) as keyring:
+        yield keyring
+
+
+def _state_dir(settings: Settings) -> Path | None:
+    """Where the process keeps its local store (crisis.runtime), and so its key file; None: keys in memory."""
+    if (
+        settings.state_dir is None
+        or settings.state_store is False
+        or settings.bus_target.startswith("memory://")
+    ):
+        return None
+    return settings.state_dir
+
+
+def _key_file(settings: Settings, source: str) -> KeyFile | None:
+    directory = _state_dir(settings)
+    return None if directory is None else KeyFile(directory, source)
