@@ -121,13 +121,15 @@ class KafkaKeyring(MemoryKeyring):
         )
         await self._consumer.start()
         self._consumer.assign([self._tp])
-        await self._start_at()
+        start = await self._start_at()
         await self.refresh()
+        log.info("keys_restored", topic=self.topic, start=start, read_to=self._read_to)
         self._tail = asyncio.create_task(self._follow(), name="keys-tail")
         return self
 
-    async def _start_at(self) -> None:
-        """Read from the key file's offset when the process keeps one for this topic, else from the start."""
+    async def _start_at(self) -> int:
+        """Read from the key file's offset when the process keeps one for this topic, else from the start;
+        returns that offset."""
         assert self._consumer is not None
         if self._state_dir is not None:
             self.local = KeyFile(self._state_dir, f"kafka:{self._cluster_id}/{self.topic}")
@@ -143,8 +145,9 @@ class KafkaKeyring(MemoryKeyring):
             if at is not None:
                 self._consumer.seek(self._tp, at)
                 self._read_to = at
-                return
+                return at
         await self._consumer.seek_to_beginning(self._tp)
+        return 0
 
     async def _follow(self) -> None:
         """Read new keys as they come: a key is written before the first event under it, so another

@@ -21,9 +21,13 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Final, Protocol
 
+import structlog
+
 from crisis.bus.base import PublishError
 from crisis.crypto.keycache import KeyFile
 from crisis.crypto.seal import new_key
+
+log = structlog.get_logger(__name__)
 
 Covers = Callable[[str], bool]
 
@@ -124,17 +128,19 @@ class FileKeyring(MemoryKeyring):
         # What this process forgot or destroyed: never taken in again from a file made meanwhile.
         self._erased: list[Covers] = []
         self._loading = threading.Lock()  # one look at a time: a look that found nothing new was complete
-        self._load_new()
+        known = len(self._loaded)
+        log.info("keys_restored", files_known=known, files_read=self._load_new())
 
     def _read(self, name: str) -> dict[str, bytes]:
         raw = json.loads((self.directory / name).read_text())
         return {kid: base64.b64decode(value) for kid, value in raw.items()}
 
-    def _load_new(self) -> None:
-        """Take in the files made since the last look (by this process or another)."""
+    def _load_new(self) -> int:
+        """Take in the files made since the last look (by this process or another); returns how many."""
         with self._loading:
             listing = {path.name for path in self.directory.glob(f"*{self.SUFFIX}")}
-            for name in sorted(listing - self._loaded):
+            new = sorted(listing - self._loaded)
+            for name in new:
                 try:
                     keys = self._read(name)
                 except FileNotFoundError:
@@ -146,6 +152,7 @@ class FileKeyring(MemoryKeyring):
                 for name in sorted(self._loaded - listing):
                     self.local.drop_source(name)
                     self._loaded.discard(name)
+            return len(new)
 
     def _take(self, name: str, keys: dict[str, bytes]) -> None:
         erased = {kid for kid in keys if any(covers(kid) for covers in self._erased)}
