@@ -216,23 +216,22 @@ class KeyFile:
         keys: Mapping[str, bytes | None],
         *,
         pos: int = 0,
-        position: int | None = None,
     ) -> None:
         """A source as it now stands: its keys (None: dead) replace what it held, and the ids it no longer
-        holds are dead for good. A key dead here stays dead. `position`: how far the source is read."""
+        holds are dead for good. A key dead here stays dead. `pos`: the offset of the source's record."""
         with self._tx() as db:
             before = {row[0] for row in db.execute("SELECT kid FROM keys WHERE src = ?", (src,))}
             self._kill(db, before - keys.keys())
+            for chunk in _chunks(before - keys.keys()):
+                sql = f"UPDATE keys SET src = NULL WHERE kid IN ({_marks(len(chunk))})"  # noqa: S608
+                db.execute(sql, chunk)
             self._upsert(db, src, keys)
             if keys:
                 db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?)", (src, pos))
             else:
-                db.execute("UPDATE keys SET src = NULL WHERE src = ?", (src,))
                 db.execute("DELETE FROM sources WHERE name = ?", (src,))
-            if position is not None:
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('position', ?)", (str(position),))
-        if before - keys.keys():
-            self._truncate_wal()
+        if before - keys.keys() or None in keys.values():
+            self._truncate_wal()  # a key killed here leaves no copy in the write-ahead log
 
     def _upsert(self, db: sqlite3.Connection, src: str, keys: Mapping[str, bytes | None]) -> None:
         db.executemany(
