@@ -22,6 +22,8 @@ from typing import Final
 
 import structlog
 
+from crisis.domain import sensitive
+
 log = structlog.get_logger(__name__)
 
 FILE_NAME: Final = "keys.sqlite3"
@@ -50,9 +52,8 @@ def _marks(n: int) -> str:
 
 def key_range(covers: Callable[[str], bool]) -> str | None:
     """The crisis whose keys (`<crisis id>`, `<crisis id>/...`) are the only ones `covers` may match, when
-    it says so (crisis.domain.sensitive.erasure_covers), else None."""
-    crisis = getattr(covers, "crisis_id", None)
-    return crisis if isinstance(crisis, str) else None
+    it is an erasure's (crisis.domain.sensitive.erasure_covers), else None."""
+    return covers.crisis_id if isinstance(covers, sensitive.Covers) else None
 
 
 class KeyFile:

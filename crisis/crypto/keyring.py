@@ -26,6 +26,7 @@ import structlog
 from crisis.bus.base import PublishError
 from crisis.crypto.keycache import KeyFile
 from crisis.crypto.seal import new_key
+from crisis.domain import sensitive
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +95,9 @@ class MemoryKeyring:
         self._hold({kid: new_key() for kid in dict.fromkeys(kids) if not self._has(kid)})
 
     def forget(self, covers: Covers) -> list[str]:
-        gone = [kid for kid in self.keys if covers(kid)]
+        # An erasure of named keys looks up those; one of a whole crisis looks at every key held here.
+        named = covers.kids if isinstance(covers, sensitive.Covers) else None
+        gone = [kid for kid in (self.keys if named is None else named) if kid in self.keys and covers(kid)]
         for kid in gone:
             del self.keys[kid]
         if self.local is not None:
