@@ -1,7 +1,7 @@
 """Cold start, memory and ingest of API and gateway processes as the log grows: 100k / 300k / 1M indicators.
 
     python bench/state.py [--sizes 100000,300000,1000000] [--ingest-seconds 5] [--memory-baseline]
-                          [--sealed files|kafka]
+                          [--sealed files|kafka] [--restores 1]
     python bench/state.py --get-cost [--keys 200000]
 
 Starts the embedded broker and writes one crisis and its `indicator.shared` events straight to the bus
@@ -221,6 +221,8 @@ async def run(args: argparse.Namespace) -> None:
                     size = sum(f.stat().st_size for f in state.iterdir()) / 2**20
                     if args.sealed:
                         print(f"{n:>9,} api     state files {sorted(f.name for f in state.iterdir())}")
+                    for again in range(1, args.restores):
+                        (await measure("api", env, state, f"restore #{again} ({size:.0f} MiB)", n)).stop()
                     api = await measure("api", env, state, f"restore ({size:.0f} MiB)", n)
                     try:
                         created, rate = await ingest(api.url, authority, crisis_id, args.ingest_seconds)
@@ -306,6 +308,7 @@ def main() -> None:
     parser.add_argument("--ingest-seconds", type=float, default=5.0)
     parser.add_argument("--memory-baseline", action="store_true")
     parser.add_argument("--sealed", choices=["files", "kafka"], default=None)
+    parser.add_argument("--restores", type=int, default=1, help="API restarts measured on each store")
     parser.add_argument("--get-cost", action="store_true")
     parser.add_argument("--keys", type=int, default=200_000)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures as they come
