@@ -15,10 +15,13 @@ DATA_KEYS_DIR = "data-keys"
 
 
 @asynccontextmanager
-async def open_keyring(settings: Settings, *, destroys: bool = False) -> AsyncIterator[Keyring]:
+async def open_keyring(
+    settings: Settings, *, destroys: bool = False, state_dir: Path | None = None
+) -> AsyncIterator[Keyring]:
     """The keyring of the bus `settings.bus_target` names, open for the block. `destroys`: this process
     destroys keys (it runs the API), so on Kafka it also mends, from its start, any record of the keys
-    topic that still holds a destroyed key."""
+    topic that still holds a destroyed key. `state_dir`: where the process keeps its local store, and so
+    the key file of the keys it learned (crisis.crypto.keycache); None: every key in memory."""
     url = settings.bus_target
     if url.startswith("memory://"):
         yield MemoryKeyring()
@@ -27,7 +30,7 @@ async def open_keyring(settings: Settings, *, destroys: bool = False) -> AsyncIt
     if directory is None and settings.kafka_journal_dir is not None:
         directory = settings.kafka_journal_dir / DATA_KEYS_DIR
     if directory is not None:
-        local = _key_file(settings, f"files:{directory.resolve()}")
+        local = None if state_dir is None else KeyFile(state_dir, f"files:{directory.resolve()}")
         try:
             yield FileKeyring(directory, local)
         finally:
@@ -39,21 +42,5 @@ async def open_keyring(settings: Settings, *, destroys: bool = False) -> AsyncIt
 
     bootstrap = urlsplit(url).netloc
     kafka = settings.model_copy(update={"kafka_bootstrap": bootstrap})
-    async with KafkaKeyring(kafka, destroys=destroys, state_dir=_state_dir(settings)) as keyring:
+    async with KafkaKeyring(kafka, destroys=destroys, state_dir=state_dir) as keyring:
         yield keyring
-
-
-def _state_dir(settings: Settings) -> Path | None:
-    """Where the process keeps its local store (crisis.runtime), and so its key file; None: keys in memory."""
-    if (
-        settings.state_dir is None
-        or settings.state_store is False
-        or settings.bus_target.startswith("memory://")
-    ):
-        return None
-    return settings.state_dir
-
-
-def _key_file(settings: Settings, source: str) -> KeyFile | None:
-    directory = _state_dir(settings)
-    return None if directory is None else KeyFile(directory, source)
