@@ -13,6 +13,7 @@ Destroyed keys are overwritten where they lay (`secure_delete`) and the write-ah
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -77,6 +78,9 @@ class KeyFile:
             self._reset()
 
     def _open(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            # Created private: the write-ahead log and its index take the file's mode.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
             db.execute("PRAGMA secure_delete=ON")
@@ -166,17 +170,19 @@ class KeyFile:
             rows = self._db.execute("SELECT kid, key FROM keys WHERE src = ?", (src,)).fetchall()
         return {row[0]: row[1] for row in rows}
 
-    def covered(self, covers: Callable[[str], bool]) -> dict[str, str | None]:
-        """The key ids known here that `covers` matches, with their sources: by the crisis's range of the
-        index when `covers` names its crisis, else by a scan."""
+    def covered(self, covers: Callable[[str], bool], *, live: bool = False) -> dict[str, str | None]:
+        """The key ids known here (`live`: those with a key) that `covers` matches, with their sources: by
+        the crisis's range of the index when `covers` names its crisis, else by a scan."""
         crisis = key_range(covers)
+        alive = " AND key IS NOT NULL" if live else ""
         with self._lock:
             if crisis is None:
-                rows = self._db.execute("SELECT kid, src FROM keys")
+                rows = self._db.execute(f"SELECT kid, src FROM keys WHERE 1{alive}")  # noqa: S608
             else:
-                # `<crisis>` itself and the ids from `<crisis>/` up to, not including, `<crisis>0`.
+                # `<crisis>` itself and the ids from `<crisis>/` up to, not including, `<crisis>0`: exactly
+                # those that start with `<crisis>/`.
                 rows = self._db.execute(
-                    "SELECT kid, src FROM keys WHERE kid = ? OR (kid >= ? AND kid < ?)",
+                    f"SELECT kid, src FROM keys WHERE (kid = ? OR (kid >= ? AND kid < ?)){alive}",  # noqa: S608
                     (crisis, f"{crisis}/", f"{crisis}0"),
                 )
             return {kid: src for kid, src in rows if covers(kid)}
@@ -272,15 +278,9 @@ class KeyFile:
 
     def forget(self, covers: Callable[[str], bool]) -> list[str]:
         """Kill the live keys `covers` matches; returns their ids."""
-        live = self.covered(covers)
-        with self._lock:
-            alive = {
-                kid
-                for kid in live
-                if self._db.execute("SELECT 1 FROM keys WHERE kid = ? AND key IS NOT NULL", (kid,)).fetchone()
-            }
+        alive = sorted(self.covered(covers, live=True))
         self.kill(alive)
-        return sorted(alive)
+        return alive
 
     def read_to(self, position: int) -> None:
         """How far the source is read (the topic offset), when no source changed on the way."""
