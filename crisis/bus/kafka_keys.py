@@ -7,8 +7,10 @@ one per key (record key = key id), are still read, and a tombstone still destroy
 key also gets a marker record `gone/<key id>` in the same acknowledged send, kept by compaction for good:
 every reader drops that key for good, and a process that destroys writes again any batch still holding it.
 
-Every process reads the whole topic at start and follows it after, and reads to the end again whenever an
-event names a key it does not hold. A record without a key removes it from every reader at once; from the
+Every process reads the topic at start and follows it after, and reads to the end again whenever an
+event names a key it does not hold. A process with a local store (`state_dir`) keeps what it read in its key
+file (crisis.crypto.keycache: the keys, which record holds each, the offset read up to) and starts reading
+from that offset; one without reads the whole topic and holds every key in memory. A record without a key removes it from every reader at once; from the
 topic's own segments the older record goes when the log cleaner compacts them, which these settings keep
 short: a segment rolls after SEGMENT_MS, any dirty ratio is cleaned, and a tombstone itself goes
 DELETE_RETENTION_MS later. The broker's `log.cleaner.backoff.ms` (15 s by default) adds to that bound; a
