@@ -10,11 +10,13 @@ every reader drops that key for good, and a process that destroys writes again a
 Every process reads the topic at start and follows it after, and reads to the end again whenever an
 event names a key it does not hold. A process with a local store (`state_dir`) keeps what it read in its key
 file (crisis.crypto.keycache: the keys, which record holds each, the offset read up to) and starts reading
-from that offset; one without reads the whole topic and holds every key in memory. A record without a key removes it from every reader at once; from the
-topic's own segments the older record goes when the log cleaner compacts them, which these settings keep
-short: a segment rolls after SEGMENT_MS, any dirty ratio is cleaned, and a tombstone itself goes
-DELETE_RETENTION_MS later. The broker's `log.cleaner.backoff.ms` (15 s by default) adds to that bound; a
-replica on a stopped broker keeps its copy until it rejoins and compacts.
+from that offset; one without reads the whole topic and holds every key in memory.
+
+A record without a key removes it from every reader at once; from the topic's own segments the older record
+goes when the log cleaner compacts them, which these settings keep short: a segment rolls after SEGMENT_MS,
+any dirty ratio is cleaned, and a tombstone itself goes DELETE_RETENTION_MS later. The broker's
+`log.cleaner.backoff.ms` (15 s by default) adds to that bound; a replica on a stopped broker keeps its copy
+until it rejoins and compacts.
 """
 
 from __future__ import annotations
@@ -172,7 +174,8 @@ class KafkaKeyring(MemoryKeyring):
     async def _read(self, timeout_ms: int) -> None:
         assert self._consumer is not None
         records = await self._consumer.getmany(self._tp, timeout_ms=timeout_ms)
-        self._apply(records.get(self._tp, []))
+        with self.local.batch() if self.local is not None else contextlib.nullcontext():
+            self._apply(records.get(self._tp, []))
         read_to = await self._consumer.position(self._tp)
         if self.local is not None and read_to != self._read_to:
             self.local.read_to(read_to)

@@ -58,6 +58,8 @@ class Keyring(Protocol):
 
 # Keys held in memory beside a key file: a few batches of shares (each key about 200 bytes in memory).
 CACHE_KEYS: Final = 50_000
+# Key files taken into the key file in one transaction.
+TAKE_FILES: Final = 50
 
 
 class MemoryKeyring:
@@ -143,12 +145,14 @@ class FileKeyring(MemoryKeyring):
         with self._loading:
             listing = {path.name for path in self.directory.glob(f"*{self.SUFFIX}")}
             new = sorted(listing - self._loaded)
-            for name in new:
-                try:
-                    keys = self._read(name)
-                except FileNotFoundError:
-                    continue  # replaced by another process meanwhile: its successor is in the listing
-                self._take(name, keys)
+            for at in range(0, len(new), TAKE_FILES):
+                with self.local.batch() if self.local is not None else contextlib.nullcontext():
+                    for name in new[at : at + TAKE_FILES]:
+                        try:
+                            keys = self._read(name)
+                        except FileNotFoundError:
+                            continue  # replaced by another process meanwhile: its successor is listed
+                        self._take(name, keys)
             if self.local is not None:
                 # Replaced by another process (its successor, taken in above, holds the keys that live) or
                 # removed with the log.
