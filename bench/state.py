@@ -1,6 +1,8 @@
 """Cold start, memory and ingest of API and gateway processes as the log grows: 100k / 300k / 1M indicators.
 
     python bench/state.py [--sizes 100000,300000,1000000] [--ingest-seconds 5] [--memory-baseline]
+                          [--sealed files|kafka] [--restores 1]
+    python bench/state.py --get-cost [--keys 200000]
 
 Starts the embedded broker and writes one crisis and its `indicator.shared` events straight to the bus
 with the project's codec (real events: the fold judges every one). For each size it starts
@@ -9,12 +11,21 @@ starts it again on that store (restore + tail: the cold start that matters) and 
 through the API; then a gateway restores from a copy of the store. It prints, per process: seconds to
 /readyz, RSS at ready (VmRSS) and its peak (VmHWM), and for the API the ingest rate.
 `--memory-baseline` also starts an API without a store (the whole log folded into memory) at each size.
+
+`--sealed files|kafka` seals every event under its data key, as the API does (crisis.crypto.sealed): each
+batch of 1,000 shares makes its keys first, in a directory of key files as `crisis up` keeps them (`files`,
+the servers are given it as CRISIS_DATA_KEYS_DIR) or on the `<topic>.keys` topic (`kafka`). Without it the
+log is plain and no process reads a key.
+
+`--get-cost` measures `Keyring.get` alone: a hit (a key in memory) and a miss (a key read from the key file
+beside the local store), over a directory of key files of `--keys` keys.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import os
@@ -24,7 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +43,10 @@ import httpx
 
 from crisis.broker import EmbeddedBroker, free_port
 from crisis.bus.kafka import KafkaBus
+from crisis.bus.kafka_keys import KafkaKeyring
 from crisis.config import Settings
+from crisis.crypto.keyring import FileKeyring, Keyring
+from crisis.crypto.sealed import SealedBus
 from crisis.domain import crisis as rules
 from crisis.domain.crisis import CrisisCreate
 from crisis.domain.enums import EventType, Mode, Role, Tlp
@@ -183,15 +197,18 @@ async def run(args: argparse.Namespace) -> None:
                 "CRISIS_KAFKA_IDEMPOTENCE": "false",
                 "CRISIS_LOG_LEVEL": "warning",
             }
+            if args.sealed == "files":
+                env["CRISIS_DATA_KEYS_DIR"] = str(workdir / "data-keys")
             crisis_id = str(uuid.uuid4())
             written = 0
-            async with KafkaBus(settings) as bus:
-                await bus.publish([opened(crisis_id)])
+            async with KafkaBus(settings) as bus, keyring(args.sealed, settings, workdir) as keys_made:
+                publish = Publisher(bus, keys_made)
+                await publish([opened(crisis_id)])
                 for n in sizes:
                     began = time.monotonic()
                     while written < n:
-                        step = min(5000, n - written)
-                        await bus.publish(list(shares(crisis_id, written, step)))
+                        step = min(1000, n - written)  # the API's batch: one batch of keys each
+                        await publish(list(shares(crisis_id, written, step)))
                         written += step
                     wrote = time.monotonic() - began
                     print(
@@ -202,6 +219,10 @@ async def run(args: argparse.Namespace) -> None:
                     state = workdir / f"api-{n}"
                     (await measure("api", env, state, "empty store (build)", n)).stop()
                     size = sum(f.stat().st_size for f in state.iterdir()) / 2**20
+                    if args.sealed:
+                        print(f"{n:>9,} api     state files {sorted(f.name for f in state.iterdir())}")
+                    for again in range(1, args.restores):
+                        (await measure("api", env, state, f"restore #{again} ({size:.0f} MiB)", n)).stop()
                     api = await measure("api", env, state, f"restore ({size:.0f} MiB)", n)
                     try:
                         created, rate = await ingest(api.url, authority, crisis_id, args.ingest_seconds)
@@ -221,13 +242,83 @@ async def run(args: argparse.Namespace) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+class Publisher:
+    """Writes events as the API does: sealed under their keys when there is a keyring, else plain."""
+
+    def __init__(self, bus: KafkaBus, keys: Keyring | None) -> None:
+        self.bus = bus
+        self.sealed = None if keys is None else SealedBus(bus, keys)
+
+    async def __call__(self, envelopes: list[Envelope]) -> None:
+        if self.sealed is not None:
+            envelopes = await self.sealed.seal(envelopes)
+            self.sealed._sent.clear()  # kept for a reader of this process: there is none
+        await self.bus.publish(envelopes)
+
+
+@contextlib.asynccontextmanager
+async def keyring(sealed: str | None, settings: Settings, workdir: Path) -> AsyncIterator[Keyring | None]:
+    if sealed is None:
+        yield None
+    elif sealed == "files":
+        yield FileKeyring(workdir / "data-keys")
+    else:
+        async with KafkaKeyring(settings) as ring:
+            yield ring
+
+
+async def get_cost(count: int) -> None:
+    """ns per `get`: a key in memory, a key read from the key file."""
+    from crisis.crypto.keycache import KeyFile  # here: the rest of the bench also runs on older versions
+
+    workdir = Path(tempfile.mkdtemp(prefix="crisis-keys-bench-"))
+    try:
+        directory = workdir / "data-keys"
+        ring = FileKeyring(directory, KeyFile(workdir / "state", f"files:{directory}"))
+        kids = [f"{uuid.uuid4()}/{n}" for n in range(count)]
+        for at in range(0, count, 1000):
+            await ring.create(kids[at : at + 1000])
+        cached = list(ring.keys)
+        began = time.perf_counter_ns()
+        for kid in cached:
+            ring.get(kid)
+        hit = (time.perf_counter_ns() - began) / len(cached)
+        # Read in order of making with a cache smaller than the sweep: every look misses and is read.
+        cold = FileKeyring(directory, KeyFile(workdir / "state", f"files:{directory}"), cache=1000)
+        began = time.perf_counter_ns()
+        for kid in kids:
+            cold.get(kid)
+        miss = (time.perf_counter_ns() - began) / count
+        whole = FileKeyring(directory)  # no key file: every key in memory, read at start
+        began = time.perf_counter_ns()
+        for kid in cached:
+            whole.get(kid)
+        memory = (time.perf_counter_ns() - began) / len(cached)
+        plain = dict.fromkeys(cached, b"k" * 32)
+        began = time.perf_counter_ns()
+        for kid in cached:
+            plain.get(kid)
+        bare = (time.perf_counter_ns() - began) / len(cached)
+        print(
+            f"get over {count:,} keys: hit {hit:,.0f} ns (every key in memory: {memory:,.0f} ns; a plain dict"
+            f" lookup in the same loop: {bare:,.0f} ns), miss read from the key file {miss:,.0f} ns"
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--sizes", default="100000,300000,1000000")
     parser.add_argument("--ingest-seconds", type=float, default=5.0)
     parser.add_argument("--memory-baseline", action="store_true")
+    parser.add_argument("--sealed", choices=["files", "kafka"], default=None)
+    parser.add_argument("--restores", type=int, default=1, help="API restarts measured on each store")
+    parser.add_argument("--get-cost", action="store_true")
+    parser.add_argument("--keys", type=int, default=200_000)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures as they come
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    asyncio.run(get_cost(args.keys) if args.get_cost else run(args))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
@@ -88,15 +89,23 @@ async def ledger_running(
             store.close()
 
 
-def _open_store(settings: Settings) -> SqliteStorage | None:
-    """The local store named by CRISIS_STATE_DIR, or None (the fold in memory)."""
+def _state_dir(settings: Settings) -> Path | None:
+    """Where this process keeps its local store (and its key file), or None (the fold in memory)."""
     if settings.state_dir is None or settings.state_store is False:
         return None
     if settings.bus_target.startswith("memory://"):
         # The memory bus is this process's alone and gone at exit: there is no log to restore beside.
         return None
+    return settings.state_dir
+
+
+def _open_store(settings: Settings) -> SqliteStorage | None:
+    """The local store named by CRISIS_STATE_DIR, or None (the fold in memory)."""
+    state_dir = _state_dir(settings)
+    if state_dir is None:
+        return None
     try:
-        return SqliteStorage(settings.state_dir)
+        return SqliteStorage(state_dir)
     except StoreBusy as exc:
         raise StartupError(f"{exc}: give each process its own CRISIS_STATE_DIR") from exc
 
@@ -178,7 +187,9 @@ async def stack(settings: Settings, *, api: bool = True, gateway: bool = True) -
         raw = await parts.enter_async_context(open_bus(settings))
         # Every reader of the log reads it through the data keys (crisis.crypto). Only a process that runs
         # the API writes to Kafka: a gateway-only one forgets erased keys and leaves destroying them to it.
-        keyring = await parts.enter_async_context(open_keyring(settings, destroys=api))
+        keyring = await parts.enter_async_context(
+            open_keyring(settings, destroys=api, state_dir=_state_dir(settings))
+        )
         bus = SealedBus(raw, keyring, destroys=api)
         # The deliverer listens from the log's first event: what arrived while no deliverer ran is sent.
         listeners = (

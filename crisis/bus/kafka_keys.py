@@ -7,12 +7,16 @@ one per key (record key = key id), are still read, and a tombstone still destroy
 key also gets a marker record `gone/<key id>` in the same acknowledged send, kept by compaction for good:
 every reader drops that key for good, and a process that destroys writes again any batch still holding it.
 
-Every process reads the whole topic at start and follows it after, and reads to the end again whenever an
-event names a key it does not hold. A record without a key removes it from every reader at once; from the
-topic's own segments the older record goes when the log cleaner compacts them, which these settings keep
-short: a segment rolls after SEGMENT_MS, any dirty ratio is cleaned, and a tombstone itself goes
-DELETE_RETENTION_MS later. The broker's `log.cleaner.backoff.ms` (15 s by default) adds to that bound; a
-replica on a stopped broker keeps its copy until it rejoins and compacts.
+Every process reads the topic at start and follows it after, and reads to the end again whenever an
+event names a key it does not hold. A process with a local store (`state_dir`) keeps what it read in its key
+file (crisis.crypto.keycache: the keys, which record holds each, the offset read up to) and starts reading
+from that offset; one without reads the whole topic and holds every key in memory.
+
+A record without a key removes it from every reader at once; from the topic's own segments the older record
+goes when the log cleaner compacts them, which these settings keep short: a segment rolls after SEGMENT_MS,
+any dirty ratio is cleaned, and a tombstone itself goes DELETE_RETENTION_MS later. The broker's
+`log.cleaner.backoff.ms` (15 s by default) adds to that bound; a replica on a stopped broker keeps its copy
+until it rejoins and compacts.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any, Final
 
 import structlog
@@ -36,6 +41,7 @@ from crisis.bus.key_records import (
     RECORD_KEYS,
     Batches,
     RecordError,
+    StoredBatches,
     decode,
     encode,
     marked,
@@ -43,7 +49,8 @@ from crisis.bus.key_records import (
     new_batch,
 )
 from crisis.config import Settings
-from crisis.crypto.keyring import Covers, MemoryKeyring
+from crisis.crypto.keycache import KeyFile
+from crisis.crypto.keyring import CACHE_KEYS, Covers, MemoryKeyring
 from crisis.crypto.seal import new_key
 
 log = structlog.get_logger(__name__)
@@ -66,16 +73,25 @@ def keys_topic(settings: Settings) -> str:
 class KafkaKeyring(MemoryKeyring):
     """Keys on a compacted topic of one partition, cached in memory."""
 
-    def __init__(self, settings: Settings, *, destroys: bool = False) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        destroys: bool = False,
+        state_dir: Path | None = None,
+        cache: int = CACHE_KEYS,
+    ) -> None:
+        super().__init__(cache=cache)
         self._s = settings
+        self._state_dir = state_dir
+        self._cluster_id = ""
         self.topic = keys_topic(settings)
         self._tp = TopicPartition(self.topic, 0)
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._reading = asyncio.Lock()
         self._tail: asyncio.Task[None] | None = None
-        self._batches = Batches()
+        self._batches: Batches = Batches()
         # Batches this process wrote and has not read back yet (record key -> value): skipped when read.
         self._made: dict[str, bytes] = {}
         # Only a process that destroys keys (said at start, or by its first destroy) writes a stale batch
@@ -109,10 +125,33 @@ class KafkaKeyring(MemoryKeyring):
         )
         await self._consumer.start()
         self._consumer.assign([self._tp])
-        await self._consumer.seek_to_beginning(self._tp)
+        start = await self._start_at()
         await self.refresh()
+        log.info("keys_restored", topic=self.topic, start=start, read_to=self._read_to)
         self._tail = asyncio.create_task(self._follow(), name="keys-tail")
         return self
+
+    async def _start_at(self) -> int:
+        """Read from the key file's offset when the process keeps one for this topic, else from the start;
+        returns that offset."""
+        assert self._consumer is not None
+        if self._state_dir is not None:
+            self.local = KeyFile(self._state_dir, f"kafka:{self._cluster_id}/{self.topic}")
+            self._batches = StoredBatches(self.local)
+            at = self.local.position()
+            end = (await self._consumer.end_offsets([self._tp]))[self._tp]
+            if at is not None and at > end:
+                # The topic was made again beneath the file: the file describes another one.
+                log.warning("key_file_rebuilt", reason="the file is ahead of the topic", topic=self.topic)
+                self.local.reset()
+                self._batches = StoredBatches(self.local)
+                at = None
+            if at is not None:
+                self._consumer.seek(self._tp, at)
+                self._read_to = at
+                return at
+        await self._consumer.seek_to_beginning(self._tp)
+        return 0
 
     async def _follow(self) -> None:
         """Read new keys as they come: a key is written before the first event under it, so another
@@ -135,8 +174,12 @@ class KafkaKeyring(MemoryKeyring):
     async def _read(self, timeout_ms: int) -> None:
         assert self._consumer is not None
         records = await self._consumer.getmany(self._tp, timeout_ms=timeout_ms)
-        self._apply(records.get(self._tp, []))
-        self._read_to = await self._consumer.position(self._tp)
+        with self.local.batch() if self.local is not None else contextlib.nullcontext():
+            self._apply(records.get(self._tp, []))
+        read_to = await self._consumer.position(self._tp)
+        if self.local is not None and read_to != self._read_to:
+            self.local.read_to(read_to)
+        self._read_to = read_to
         advanced, self._advanced = self._advanced, asyncio.Event()
         advanced.set()
 
@@ -146,8 +189,8 @@ class KafkaKeyring(MemoryKeyring):
             gone = marked(name)
             if gone is not None:
                 # Final, whatever this process read before or reads after: a marker is never taken back.
-                self._batches.gone(gone)
                 self.keys.pop(gone, None)
+                self._batches.gone(gone)
                 self._unmarked.discard(gone)  # on the topic already, by whichever process wrote it
                 continue
             if name in self._made and self._made[name] == record.value:
@@ -161,7 +204,7 @@ class KafkaKeyring(MemoryKeyring):
             live, drop = self._batches.read(name, keys, record.offset)
             for kid in drop:
                 self.keys.pop(kid, None)
-            self.keys.update(live)
+            self._hold(live)
 
     async def __aexit__(self, *exc: object) -> None:
         if self._tail is not None:
@@ -172,11 +215,16 @@ class KafkaKeyring(MemoryKeyring):
         for client in (self._producer, self._consumer):
             if client is not None:
                 await _stop(client)
+        if self.local is not None:
+            self.local.close()
 
     async def _ensure_topic(self) -> None:
         admin = AIOKafkaAdminClient(**self._common())
         await admin.start()
         try:
+            if self._state_dir is not None:
+                # The key file says which cluster's topic it reflects (the fold's store does the same).
+                self._cluster_id = str((await admin.describe_cluster()).get("cluster_id") or "")
             topic = NewTopic(self.topic, 1, self._s.kafka_replication, topic_configs=dict(TOPIC_CONFIG))
             response = await admin.create_topics([topic])
         finally:
@@ -224,7 +272,7 @@ class KafkaKeyring(MemoryKeyring):
             raise PublishError(f"the data keys could not be written: {type(exc).__name__}") from exc
 
     async def create(self, kids: Collection[str]) -> None:
-        fresh = [kid for kid in dict.fromkeys(kids) if kid not in self.keys]
+        fresh = [kid for kid in dict.fromkeys(kids) if not self._has(kid)]
         if not fresh:
             return
         made = {kid: new_key() for kid in fresh}
@@ -239,22 +287,22 @@ class KafkaKeyring(MemoryKeyring):
             for name in records:
                 self._made.pop(name, None)
             raise
-        self.keys.update(made)
+        self._hold(made)  # sealed right after: a dict lookup each
         for name, keys in records.items():
-            self._batches.wrote(name, keys, offsets[name])
+            self._batches.wrote(name, keys, offsets[name], keys)
 
     def forget(self, covers: Covers) -> list[str]:
         # Never taken back from the topic either, even from a record a process behind writes again.
         if covers not in self._batches.erased:
             self._batches.erased.append(covers)
         gone = super().forget(covers)
-        self._batches.dead.update(gone)
+        self._batches.forgot(gone)
         return gone
 
     async def destroy(self, covers: Covers, known: Collection[str] = ()) -> None:
         self._destroys = True
         kids = {*known, *self.forget(covers)}
-        gone = self._batches.doomed(kids, covers) - self._batches.marked
+        gone = self._batches.unmarked(self._batches.doomed(kids, covers))
         self._unmarked |= gone
         records = self._batches.destroy(kids, covers)
         if records or gone:
@@ -263,10 +311,10 @@ class KafkaKeyring(MemoryKeyring):
     async def _write_again(self, names: set[str], gone: set[str]) -> None:
         """Write batches again without their dead keys (a tombstone when none remain), after the markers
         of the keys `gone`."""
-        kept = {name: self._batches.kept(name) for name in sorted(names)}
         values: dict[str, bytes | None] = dict.fromkeys(map(marker, sorted(gone)), MARKER)
         # Markers first, in the same send: a reader that finds a batch written again also finds why.
-        values.update({name: encode({kid: self.keys[kid] for kid in kids}) for name, kids in kept.items()})
+        kept_keys = {name: self._batches.kept_keys(name, self.keys) for name in sorted(names)}
+        values.update({name: encode(keys) for name, keys in kept_keys.items()})
         self._writing |= names
         self._marking |= gone
         try:
@@ -274,10 +322,10 @@ class KafkaKeyring(MemoryKeyring):
         finally:
             self._writing -= names
             self._marking -= gone
-        self._batches.marked |= gone
+        self._batches.marked_now(gone)
         self._unmarked -= gone
-        for name, kids in kept.items():
-            self._batches.wrote(name, kids, offsets[name])
+        for name, keys in kept_keys.items():
+            self._batches.wrote(name, keys, offsets[name], keys)
 
 
 async def _stop(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from typing import Final
 
+from crisis.crypto.keycache import KeyFile
 from crisis.crypto.keyring import Covers
 
 BATCH_PREFIX: Final = "batch/"
@@ -132,9 +133,12 @@ class Batches:
         if kid in self.where:
             self.stale.add(self.where[kid])
 
-    def wrote(self, record_key: str, kids: Collection[str], offset: int) -> None:
+    def wrote(
+        self, record_key: str, kids: Collection[str], offset: int, keys: Mapping[str, bytes] | None = None
+    ) -> None:
         """A record this process wrote is acknowledged at `offset`: unless a later one was read meanwhile,
-        it is the latest (reading it back changes nothing)."""
+        it is the latest (reading it back changes nothing). `keys`: the keys it holds (kept by a stored
+        record only)."""
         if self.offsets.get(record_key, -1) > offset:
             return
         for kid in self.held.get(record_key, set()) - set(kids):
@@ -164,3 +168,95 @@ class Batches:
     def kept(self, record_key: str) -> list[str]:
         """The key ids a record is to hold when written again: its latest ones less the dead."""
         return [kid for kid in self.held.get(record_key, ()) if not self.is_dead(kid)]
+
+    def kept_keys(self, record_key: str, keys: Mapping[str, bytes]) -> dict[str, bytes]:
+        """The keys a record is to hold when written again, from `keys` (those this process holds)."""
+        return {kid: keys[kid] for kid in self.kept(record_key)}
+
+    def forgot(self, kids: Collection[str]) -> None:
+        """Keys this process forgot: dead here for good."""
+        self.dead.update(kids)
+
+    def unmarked(self, kids: Collection[str]) -> set[str]:
+        """Those of `kids` whose marker was neither read nor written here."""
+        return set(kids) - self.marked
+
+    def marked_now(self, kids: Collection[str]) -> None:
+        """The markers of `kids` are acknowledged."""
+        self.marked |= set(kids)
+
+
+class StoredBatches(Batches):
+    """The same knowledge kept with the keys in the process's key file (crisis.crypto.keycache): which
+    record holds which key, at which offset, and which keys are dead. Only the erasures folded by this
+    run and the records to write again are in memory."""
+
+    def __init__(self, local: KeyFile) -> None:
+        super().__init__()
+        self.local = local
+        self.stale = local.stale()
+
+    def is_dead(self, kid: str) -> bool:
+        return bool(self._erased({kid})) or bool(self.local.dead({kid}))
+
+    def _erased(self, kids: Collection[str]) -> set[str]:
+        if not self.erased:
+            return set()
+        return {kid for kid in kids if any(covers(kid) for covers in self.erased)}
+
+    def read(self, record_key: str, keys: dict[str, bytes], offset: int) -> tuple[dict[str, bytes], set[str]]:
+        before = set(self.local.held(record_key))
+        drop = before - keys.keys()
+        dead = self.local.dead(keys.keys()) | self._erased(keys.keys())
+        live = {kid: key for kid, key in keys.items() if kid not in dead}
+        drop |= keys.keys() - live.keys()
+        if dead and keys:
+            self.stale.add(record_key)
+        else:
+            self.stale.discard(record_key)
+        # Missing from the batch's latest record: destroyed by some process, for good (take() kills them).
+        self.local.take(record_key, {kid: live.get(kid) for kid in keys}, pos=offset)
+        return live, drop
+
+    def gone(self, kid: str) -> None:
+        self.local.kill({kid}, marked=True)
+        self.stale.update(self.local.where({kid}).values())
+
+    def wrote(
+        self, record_key: str, kids: Collection[str], offset: int, keys: Mapping[str, bytes] | None = None
+    ) -> None:
+        known = self.local.pos(record_key)
+        if known is not None and known > offset:
+            return
+        given = keys or {}
+        self.local.take(record_key, {kid: given.get(kid) for kid in kids}, pos=offset)
+        if not self.local.dead(kids):
+            self.stale.discard(record_key)
+
+    def doomed(self, kids: Collection[str], covers: Covers) -> set[str]:
+        return {*kids, *self.local.covered(covers)}
+
+    def destroy(self, kids: Collection[str], covers: Covers) -> set[str]:
+        doomed = self.doomed(kids, covers)
+        self.local.kill(doomed)
+        records = set(self.local.where(doomed).values())
+        self.stale |= records
+        return records
+
+    def kept(self, record_key: str) -> list[str]:
+        held = self.local.held(record_key)
+        erased = self._erased(held.keys())
+        return [kid for kid, key in held.items() if key is not None and kid not in erased]
+
+    def kept_keys(self, record_key: str, keys: Mapping[str, bytes]) -> dict[str, bytes]:
+        held = self.local.held(record_key)
+        return {kid: key for kid in self.kept(record_key) if (key := held[kid]) is not None}
+
+    def forgot(self, kids: Collection[str]) -> None:
+        self.local.kill(kids)
+
+    def unmarked(self, kids: Collection[str]) -> set[str]:
+        return self.local.unmarked(kids)
+
+    def marked_now(self, kids: Collection[str]) -> None:
+        self.local.kill(kids, marked=True)

@@ -12,15 +12,23 @@ import asyncio
 import base64
 import contextlib
 import fcntl
+import itertools
 import json
 import os
+import threading
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Protocol
+
+import structlog
 
 from crisis.bus.base import PublishError
+from crisis.crypto.keycache import KeyFile
 from crisis.crypto.seal import new_key
+from crisis.domain import sensitive
+
+log = structlog.get_logger(__name__)
 
 Covers = Callable[[str], bool]
 
@@ -48,26 +56,54 @@ class Keyring(Protocol):
         ...
 
 
-class MemoryKeyring:
-    """Keys in this process's memory only: for `memory://` and unit tests."""
+# Keys held in memory beside a key file: a few batches of shares (each key about 200 bytes in memory).
+CACHE_KEYS: Final = 50_000
+# Key files taken into the key file in one transaction.
+TAKE_FILES: Final = 50
 
-    def __init__(self) -> None:
+
+class MemoryKeyring:
+    """Keys in this process's memory only: for `memory://` and unit tests. With a key file
+    (crisis.crypto.keycache), the base of the other keyrings: the file holds every key learned, memory only
+    the most recent ones (`cache` of them: those just made, read or looked up)."""
+
+    def __init__(self, local: KeyFile | None = None, *, cache: int = CACHE_KEYS) -> None:
         self.keys: dict[str, bytes] = {}
+        self.local = local
+        self.cache = max(cache, 1)
 
     def get(self, kid: str) -> bytes | None:
-        return self.keys.get(kid)
+        key = self.keys.get(kid)
+        if key is None and self.local is not None:
+            key = self.local.get(kid)
+            if key is not None:
+                self._hold({kid: key})
+        return key
+
+    def _hold(self, keys: Mapping[str, bytes]) -> None:
+        """Keep keys in memory; beside a key file, the oldest quarter goes when the cache is full (a new
+        dict: deleting from the front of one leaves its slots to be skipped by every later look)."""
+        self.keys.update(keys)
+        if self.local is not None and len(self.keys) > self.cache:
+            self.keys = dict(itertools.islice(self.keys.items(), len(self.keys) - self.cache * 3 // 4, None))
+
+    def _has(self, kid: str) -> bool:
+        return kid in self.keys or (self.local is not None and self.local.get(kid) is not None)
 
     async def refresh(self) -> None:
         return None
 
     async def create(self, kids: Collection[str]) -> None:
-        for kid in kids:
-            self.keys.setdefault(kid, new_key())
+        self._hold({kid: new_key() for kid in dict.fromkeys(kids) if not self._has(kid)})
 
     def forget(self, covers: Covers) -> list[str]:
-        gone = [kid for kid in self.keys if covers(kid)]
+        # An erasure of named keys looks up those; one of a whole crisis looks at every key held here.
+        named = covers.kids if isinstance(covers, sensitive.Covers) else None
+        gone = [kid for kid in (self.keys if named is None else named) if kid in self.keys and covers(kid)]
         for kid in gone:
             del self.keys[kid]
+        if self.local is not None:
+            gone = list(dict.fromkeys([*gone, *self.local.forget(covers)]))
         return gone
 
     async def destroy(self, covers: Covers, known: Collection[str] = ()) -> None:
@@ -81,34 +117,58 @@ class FileKeyring(MemoryKeyring):
     however many exist. A file is never appended to: destroying a key writes the file's other keys to a
     new file (written whole, fsynced, renamed into place), then overwrites the old file with zeros, fsyncs
     and removes it, and fsyncs the directory. An exclusive lock serialises changes between processes.
+
+    With a key file (`local`), what was taken in is kept there: a start reads only the files made since,
+    and lets go of the keys of files removed since (their keys that live were written to a new file).
     """
 
     SUFFIX = ".keys"
 
-    def __init__(self, directory: Path) -> None:
-        super().__init__()
+    def __init__(self, directory: Path, local: KeyFile | None = None, *, cache: int = CACHE_KEYS) -> None:
+        super().__init__(local, cache=cache)
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
-        self._where: dict[str, str] = {}  # key id -> the file that holds it
-        self._loaded: set[str] = set()
-        self._load_new()
+        self._where: dict[str, str] = {}  # key id -> the file that holds it (without a key file)
+        self._loaded: set[str] = set() if local is None else set(local.sources())
+        # What this process forgot or destroyed: never taken in again from a file made meanwhile.
+        self._erased: list[Covers] = []
+        self._loading = threading.Lock()  # one look at a time: a look that found nothing new was complete
+        known = len(self._loaded)
+        log.info("keys_restored", files_known=known, files_read=self._load_new())
 
     def _read(self, name: str) -> dict[str, bytes]:
         raw = json.loads((self.directory / name).read_text())
         return {kid: base64.b64decode(value) for kid, value in raw.items()}
 
-    def _load_new(self) -> None:
-        """Take in the files made since the last look (by this process or another)."""
-        for path in sorted(self.directory.glob(f"*{self.SUFFIX}")):
-            if path.name in self._loaded:
-                continue
-            try:
-                keys = self._read(path.name)
-            except FileNotFoundError:
-                continue  # replaced by another process meanwhile: its successor is in the listing
-            self._loaded.add(path.name)
-            self.keys.update(keys)
-            self._where.update(dict.fromkeys(keys, path.name))
+    def _load_new(self) -> int:
+        """Take in the files made since the last look (by this process or another); returns how many."""
+        with self._loading:
+            listing = {path.name for path in self.directory.glob(f"*{self.SUFFIX}")}
+            new = sorted(listing - self._loaded)
+            for at in range(0, len(new), TAKE_FILES):
+                with self.local.batch() if self.local is not None else contextlib.nullcontext():
+                    for name in new[at : at + TAKE_FILES]:
+                        try:
+                            keys = self._read(name)
+                        except FileNotFoundError:
+                            continue  # replaced by another process meanwhile: its successor is listed
+                        self._take(name, keys)
+            if self.local is not None:
+                # Replaced by another process (its successor, taken in above, holds the keys that live) or
+                # removed with the log.
+                for name in sorted(self._loaded - listing):
+                    self.local.drop_source(name)
+                    self._loaded.discard(name)
+            return len(new)
+
+    def _take(self, name: str, keys: dict[str, bytes]) -> None:
+        erased = {kid for kid in keys if any(covers(kid) for covers in self._erased)}
+        if self.local is None:
+            self.keys.update({kid: key for kid, key in keys.items() if kid not in erased})
+            self._where.update(dict.fromkeys(keys, name))
+        else:
+            self.local.take(name, {kid: None if kid in erased else key for kid, key in keys.items()})
+        self._loaded.add(name)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -127,8 +187,7 @@ class FileKeyring(MemoryKeyring):
         finally:
             os.close(fd)
         os.replace(tmp, self.directory / name)
-        self._loaded.add(name)
-        self._where.update(dict.fromkeys(keys, name))
+        self._take(name, keys)
         return name
 
     def _wipe(self, name: str) -> None:
@@ -154,27 +213,38 @@ class FileKeyring(MemoryKeyring):
     async def refresh(self) -> None:
         await asyncio.to_thread(self._load_new)
 
-    def _create(self, kids: Collection[str]) -> None:
+    def _create(self, kids: Collection[str]) -> dict[str, bytes]:
         with self._locked():
             self._load_new()
-            made = {kid: new_key() for kid in dict.fromkeys(kids) if kid not in self.keys}
+            made = {kid: new_key() for kid in dict.fromkeys(kids) if not self._has(kid)}
             if made:
                 self._write(made)
                 self._sync_directory()
-                self.keys.update(made)
+            return made
 
     async def create(self, kids: Collection[str]) -> None:
-        if all(kid in self.keys for kid in kids):
+        if all(self._has(kid) for kid in kids):
             return
         try:
-            await asyncio.to_thread(self._create, kids)
+            made = await asyncio.to_thread(self._create, kids)
         except OSError as exc:
             raise PublishError(f"the data keys could not be written: {exc}") from exc
+        self._hold(made)  # sealed right after: a dict lookup each
+
+    def forget(self, covers: Covers) -> list[str]:
+        self._erased.append(covers)
+        return super().forget(covers)
+
+    def _holding(self, covers: Covers) -> set[str]:
+        """The files that hold a key `covers` matches."""
+        if self.local is None:
+            return {name for kid, name in self._where.items() if covers(kid)}
+        return {name for name in self.local.covered(covers).values() if name is not None}
 
     def _destroy(self, covers: Covers) -> None:
         with self._locked():
             self._load_new()
-            for name in sorted({name for kid, name in self._where.items() if covers(kid)}):
+            for name in sorted(self._holding(covers)):
                 try:
                     held = self._read(name)
                 except FileNotFoundError:
@@ -184,6 +254,8 @@ class FileKeyring(MemoryKeyring):
                     self._write(kept)
                 self._wipe(name)
                 self._loaded.discard(name)
+                if self.local is not None:
+                    self.local.drop_source(name)
             self._sync_directory()
             for kid in [kid for kid, name in self._where.items() if covers(kid)]:
                 del self._where[kid]

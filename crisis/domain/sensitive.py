@@ -13,6 +13,7 @@ erased value reads as.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from crisis.domain.enums import EventType
@@ -133,16 +134,29 @@ def erased(env: Envelope) -> Envelope:
     return env.model_copy(update={"data": erased_data(env.type, env.data)})
 
 
-def erasure_covers(erasure: Envelope) -> Callable[[str], bool]:
+@dataclass(frozen=True)
+class Covers:
+    """Which key ids an erasure destroys: some of one crisis's keys (`<crisis id>`, `<crisis id>/...`), so
+    a key store finds them in that range of ids; `kids` None: all of them."""
+
+    crisis_id: str
+    kids: frozenset[str] | None
+
+    def __call__(self, kid: str) -> bool:
+        if self.kids is not None:
+            return kid in self.kids
+        return kid == self.crisis_id or kid.startswith(indicator_key(self.crisis_id, ""))
+
+
+def erasure_covers(erasure: Envelope) -> Covers:
     """Which key ids an erasure event destroys: one indicator's, the crisis's own, or all of the crisis."""
     crisis_id = erasure.subject
     if erasure.type is EventType.INDICATOR_ERASED:
-        one = indicator_key(crisis_id, str(erasure.data.get("indicator_id", "")))
-        return lambda kid: kid == one
+        return Covers(
+            crisis_id, frozenset({indicator_key(crisis_id, str(erasure.data.get("indicator_id", "")))})
+        )
     if erasure.type is EventType.CRISIS_ERASED:
-        own = crisis_key(crisis_id)
-        return lambda kid: kid == own
+        return Covers(crisis_id, frozenset({crisis_key(crisis_id)}))
     if erasure.type is EventType.CRISIS_RETENTION_EXPIRED:
-        prefix = indicator_key(crisis_id, "")
-        return lambda kid: kid == crisis_id or kid.startswith(prefix)
-    return lambda kid: False
+        return Covers(crisis_id, None)
+    return Covers(crisis_id, frozenset())

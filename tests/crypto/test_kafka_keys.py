@@ -26,6 +26,21 @@ from crisis.config import Settings
 pytestmark = pytest.mark.kafka
 
 Records = list[tuple[str, bytes | None]]
+Ring = Callable[..., KafkaKeyring]
+
+
+@pytest.fixture(params=["memory", "key file"])
+def ring(request: pytest.FixtureRequest, tmp_path: Path) -> Ring:
+    """A process's keyring: its keys in memory, or in a key file of its own (each process its own state
+    directory, new: it reads the topic from the start)."""
+    made = iter(range(1_000))
+
+    def make(settings: Settings, *, destroys: bool = False) -> KafkaKeyring:
+        if request.param == "memory":
+            return KafkaKeyring(settings, destroys=destroys)
+        return KafkaKeyring(settings, destroys=destroys, state_dir=tmp_path / f"state-{next(made)}")
+
+    return make
 
 
 async def topic_records(settings: Settings) -> Records:
@@ -88,9 +103,10 @@ def only(kid: str) -> Callable[[str], bool]:
 
 async def test_a_share_of_many_keys_is_one_record_that_another_process_finds_on_refresh(
     settings: Settings,
+    ring: Ring,
 ) -> None:
     kids = [f"c1/i{n}" for n in range(1000)]
-    async with KafkaKeyring(settings) as one, KafkaKeyring(settings) as two:
+    async with ring(settings) as one, ring(settings) as two:
         await one.create(["c1"])
         await one.create(kids)
         await one.create(kids[:10])  # all kept: nothing written
@@ -110,8 +126,9 @@ async def test_a_share_of_many_keys_is_one_record_that_another_process_finds_on_
 
 async def test_destroying_a_key_writes_its_batch_again_with_the_rest_then_a_tombstone(
     settings: Settings,
+    ring: Ring,
 ) -> None:
-    async with KafkaKeyring(settings) as one, KafkaKeyring(settings) as two:
+    async with ring(settings) as one, ring(settings) as two:
         await one.create(["c1/x", "c1/y", "c1/z"])
         keys = {kid: one.get(kid) for kid in ("c1/x", "c1/y", "c1/z")}
         [(batch, _)] = await topic_records(settings)
@@ -129,14 +146,15 @@ async def test_destroying_a_key_writes_its_batch_again_with_the_rest_then_a_tomb
         assert records[-3:] == [("gone/c1/y", MARKER), ("gone/c1/z", MARKER), (batch, None)]
         await one.refresh()
         assert one.keys == {}
-    async with KafkaKeyring(settings) as three:
+    async with ring(settings) as three:
         assert three.keys == {}
 
 
 async def test_a_stale_rewrite_after_a_destroy_is_never_taken_back_and_is_written_again_without_it(
     settings: Settings,
+    ring: Ring,
 ) -> None:
-    async with KafkaKeyring(settings) as one, KafkaKeyring(settings) as reader:
+    async with ring(settings) as one, ring(settings) as reader:
         await one.create(["c1/x", "c1/y"])
         [(batch, original)] = await topic_records(settings)
         await reader.refresh()
@@ -159,8 +177,9 @@ async def test_a_stale_rewrite_after_a_destroy_is_never_taken_back_and_is_writte
 
 async def test_a_process_restarted_after_the_destroyer_stopped_never_takes_a_key_back_from_a_stale_rewrite(
     settings: Settings,
+    ring: Ring,
 ) -> None:
-    async with KafkaKeyring(settings) as one:
+    async with ring(settings) as one:
         await one.create(["c1/x", "c1/y"])
         [(batch, original)] = await topic_records(settings)
         y = one.get("c1/y")
@@ -174,9 +193,9 @@ async def test_a_process_restarted_after_the_destroyer_stopped_never_takes_a_key
 
     for topic in (settings, cleaned):
         # Restarts from a state store past the erasure: neither folds it again, both read from the start.
-        async with KafkaKeyring(topic) as gateway, KafkaKeyring(topic, destroys=True) as api:
-            for ring in (gateway, api):
-                assert ring.get("c1/x") is None and ring.get("c1/y") == y is not None
+        async with ring(topic) as gateway, ring(topic, destroys=True) as api:
+            for process in (gateway, api):
+                assert process.get("c1/x") is None and process.get("c1/y") == y is not None
 
             async def repaired(topic: Settings = topic) -> bool:
                 return held(dict(await topic_records(topic))[batch]) == {"c1/y": y}
@@ -188,8 +207,9 @@ async def test_a_process_restarted_after_the_destroyer_stopped_never_takes_a_key
 
 async def test_two_processes_destroying_from_stale_views_converge_without_either_key(
     settings: Settings,
+    ring: Ring,
 ) -> None:
-    async with KafkaKeyring(settings) as one, KafkaKeyring(settings) as two:
+    async with ring(settings) as one, ring(settings) as two:
         await one.create(["c1/x", "c1/y", "c1/z"])
         [(batch, _)] = await topic_records(settings)
         await two.refresh()
@@ -204,13 +224,14 @@ async def test_two_processes_destroying_from_stale_views_converge_without_either
         await wait_for(converged)
         records = [sorted(held(value)) for name, value in await topic_records(settings) if name == batch]
         assert records[1:3] in ([["c1/y", "c1/z"], ["c1/x", "c1/z"]], [["c1/x", "c1/z"], ["c1/y", "c1/z"]])
-        for ring in (one, two):
-            await ring.refresh()
-            assert ring.get("c1/x") is None and ring.get("c1/y") is None and ring.get("c1/z") == z
+        for process in (one, two):
+            await process.refresh()
+            assert process.get("c1/x") is None and process.get("c1/y") is None and process.get("c1/z") == z
 
 
 async def test_keys_written_one_per_record_by_an_older_version_are_read_and_tombstoned(
     settings: Settings,
+    ring: Ring,
 ) -> None:
     a, b, c = b"a" * 32, b"b" * 32, b"c" * 32
     await write_raw(
@@ -222,7 +243,7 @@ async def test_keys_written_one_per_record_by_an_older_version_are_read_and_tomb
             ("c1/i2", None),  # destroyed the old way
         ],
     )
-    async with KafkaKeyring(settings) as one, KafkaKeyring(settings) as two:
+    async with ring(settings) as one, ring(settings) as two:
         assert (one.get("c1"), one.get("c1/i1"), one.get("c1/i2")) == (a, b, None)
         await one.create(["c1/i1", "c1/i3"])  # c1/i1 kept as it was; c1/i3 in a batch record
         assert one.get("c1/i1") == b
@@ -234,6 +255,7 @@ async def test_keys_written_one_per_record_by_an_older_version_are_read_and_tomb
 
 async def test_keys_that_cannot_be_written_are_refused_and_not_held_and_the_end_is_not_guessed(
     tmp_path: Path,
+    ring: Ring,
 ) -> None:
     async with EmbeddedBroker() as broker:
         settings = Settings(
@@ -244,12 +266,12 @@ async def test_keys_that_cannot_be_written_are_refused_and_not_held_and_the_end_
             publish_timeout_s=3,
             kafka_request_timeout_ms=1000,
         )
-        async with KafkaKeyring(settings) as ring:
-            await ring.create(["c1"])
+        async with ring(settings) as process:
+            await process.create(["c1"])
             broker.kill()
             with pytest.raises(PublishError, match="the data keys could not be written"):
-                await ring.create(["c1/i1"])
-            assert ring.get("c1/i1") is None and ring.get("c1") is not None
+                await process.create(["c1/i1"])
+            assert process.get("c1/i1") is None and process.get("c1") is not None
             # Nor is a key missing now taken for gone: reading to the end fails instead of ending early.
             with pytest.raises(KafkaTimeoutError):
-                await ring.refresh()
+                await process.refresh()

@@ -18,6 +18,7 @@ from crisis.audit.log import records
 from crisis.audit.verify import verify
 from crisis.bus.adapters import open_bus
 from crisis.config import Settings
+from crisis.crypto.sealed import SealedBus
 from crisis.domain.enums import Role
 from crisis.runtime import stack
 from tests.conftest import Stack
@@ -206,6 +207,10 @@ async def test_a_coordinator_erases_one_indicator_now_and_only_its_value_goes(
         unknown = await http.post(path, headers=auth(hub), json={"indicator_id": "nope", "reason": "x"})
         assert unknown.status_code == 404
 
+        # Learned into this process's key file beside its store, as every key it holds.
+        assert isinstance(s.bus, SealedBus)
+        url_key, hash_key = (s.bus.keyring.get(f"{cid}/{kid}") for kid in (url_id, hash_id))
+        assert url_key is not None and url_key in files_bytes(state)
         erased = await call(http, hub, "POST", path, json={"indicator_id": url_id, "reason": "personal data"})
         assert (erased["type"], erased["indicator_id"], erased["erased_by"]) == (
             "indicator.erased",
@@ -215,6 +220,8 @@ async def test_a_coordinator_erases_one_indicator_now_and_only_its_value_goes(
         # Answered once the key is gone for good.
         kept = key_ids(journal)
         assert f"{cid}/{url_id}" not in kept and {cid, f"{cid}/{hash_id}"} <= kept
+        # Out of the key file (and its write-ahead log) at once too.
+        assert url_key not in files_bytes(state) and hash_key is not None and hash_key in files_bytes(state)
         again = await http.post(path, headers=auth(hub), json={"indicator_id": url_id, "reason": "again"})
         assert again.status_code == 409
 
@@ -253,6 +260,11 @@ async def test_a_coordinator_erases_one_indicator_now_and_only_its_value_goes(
         log = [record async for record in records(bus)]
     verdict = verify(log, cid)
     assert verdict.valid and verdict.crises[cid].events == 5
+    # Restarted on its store and key file: the stream replays the log opened with the keys kept there.
+    async with running(settings) as (s, http, keys):
+        events = await stream_backfill(s.ws_url, keys["hub"], cid, events=5)
+        assert [e["data"].get("value") for e in events[1:3]] == [None, HASH]
+    assert url_key not in files_bytes(state)
 
 
 async def test_the_same_value_shared_after_its_erasure_is_a_new_indicator(make_settings: Any) -> None:
