@@ -272,7 +272,7 @@ class KafkaKeyring(MemoryKeyring):
             raise PublishError(f"the data keys could not be written: {type(exc).__name__}") from exc
 
     async def create(self, kids: Collection[str]) -> None:
-        fresh = [kid for kid in dict.fromkeys(kids) if not self._has(kid)]
+        fresh = self._missing(kids)
         if not fresh:
             return
         made = {kid: new_key() for kid in fresh}
