@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Collection
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Final
 
@@ -103,6 +104,14 @@ class KafkaKeyring(MemoryKeyring):
         self._unmarked: set[str] = set()
         self._marking: set[str] = set()
         self._read_to = 0  # the offset up to which records are taken in
+        # The key file's inserts of this process's new batches run on a thread of their own (random key ids:
+        # ~18 ms a thousand, which the event loop would otherwise spend): those in flight, and the offset
+        # last saved as read. Meanwhile the key file's read offset is not saved past them (a crash would
+        # leave their keys out of the file for good), and whatever reads the file to destroy keys, or
+        # closes it, first waits for them.
+        self._filing: set[Future[None]] = set()
+        self._filer: ThreadPoolExecutor | None = None
+        self._saved_to = 0
         self._advanced = asyncio.Event()  # set (and replaced) each time the follower has read
 
     def _common(self) -> dict[str, Any]:
@@ -148,7 +157,7 @@ class KafkaKeyring(MemoryKeyring):
                 at = None
             if at is not None:
                 self._consumer.seek(self._tp, at)
-                self._read_to = at
+                self._read_to = self._saved_to = at
                 return at
         await self._consumer.seek_to_beginning(self._tp)
         return 0
@@ -173,12 +182,16 @@ class KafkaKeyring(MemoryKeyring):
 
     async def _read(self, timeout_ms: int) -> None:
         assert self._consumer is not None
-        records = await self._consumer.getmany(self._tp, timeout_ms=timeout_ms)
-        with self.local.batch() if self.local is not None else contextlib.nullcontext():
-            self._apply(records.get(self._tp, []))
+        records = (await self._consumer.getmany(self._tp, timeout_ms=timeout_ms)).get(self._tp, [])
+        # The key file only for records of other processes (this process's own are filed by create()): a
+        # fetch of its own records never waits for the file while a batch is being filed.
+        others = any(not self._own(record) for record in records)
+        with self.local.batch() if self.local is not None and others else contextlib.nullcontext():
+            self._apply(records)
         read_to = await self._consumer.position(self._tp)
-        if self.local is not None and read_to != self._read_to:
+        if self.local is not None and read_to != self._saved_to and not self._filing:
             self.local.read_to(read_to)
+            self._saved_to = read_to
         self._read_to = read_to
         advanced, self._advanced = self._advanced, asyncio.Event()
         advanced.set()
@@ -193,7 +206,7 @@ class KafkaKeyring(MemoryKeyring):
                 self._batches.gone(gone)
                 self._unmarked.discard(gone)  # on the topic already, by whichever process wrote it
                 continue
-            if name in self._made and self._made[name] == record.value:
+            if self._own(record):
                 del self._made[name]  # written here, and already taken in
                 continue
             try:
@@ -216,6 +229,11 @@ class KafkaKeyring(MemoryKeyring):
             if client is not None:
                 await _stop(client)
         if self.local is not None:
+            self._filed()
+            if self._filer is not None:
+                self._filer.shutdown()
+            if self._read_to != self._saved_to:
+                self.local.read_to(self._read_to)  # nothing is in flight any more
             self.local.close()
 
     async def _ensure_topic(self) -> None:
@@ -271,7 +289,14 @@ class KafkaKeyring(MemoryKeyring):
             # Before the events that need them are published: those are not written either.
             raise PublishError(f"the data keys could not be written: {type(exc).__name__}") from exc
 
+    def _own(self, record: Any) -> bool:
+        """A batch this process wrote, as it wrote it."""
+        name = (record.key or b"").decode()
+        return name in self._made and self._made[name] == record.value
+
     async def create(self, kids: Collection[str]) -> None:
+        while self._filing:  # the file is asked below: not while it is busy filing (the loop would wait)
+            await asyncio.wait([asyncio.wrap_future(f) for f in list(self._filing)])
         fresh = self._missing(kids)
         if not fresh:
             return
@@ -288,10 +313,31 @@ class KafkaKeyring(MemoryKeyring):
                 self._made.pop(name, None)
             raise
         self._hold(made)  # sealed right after: a dict lookup each
-        for name, keys in records.items():
-            self._batches.wrote(name, keys, offsets[name], keys)
+        if self.local is None:
+            for name, keys in records.items():
+                self._batches.wrote(name, keys, offsets[name], keys)
+            return
+        if self._filer is None:
+            self._filer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keys-file")
+        filing = self._filer.submit(self._file, records, offsets)
+        self._filing.add(filing)
+        try:
+            await asyncio.wrap_future(filing)
+        finally:
+            self._filing.discard(filing)
+
+    def _file(self, records: dict[str, dict[str, bytes]], offsets: dict[str, int]) -> None:
+        with self.local.batch() if self.local is not None else contextlib.nullcontext():
+            for name, keys in records.items():
+                self._batches.wrote(name, keys, offsets[name], keys)
+
+    def _filed(self) -> None:
+        """Wait until the key file holds every batch this process has made (see _filing)."""
+        if self._filing:
+            wait(list(self._filing))
 
     def forget(self, covers: Covers) -> list[str]:
+        self._filed()  # the keys it covers may be in a batch still being filed
         # Never taken back from the topic either, even from a record a process behind writes again.
         if covers not in self._batches.erased:
             self._batches.erased.append(covers)
@@ -311,6 +357,7 @@ class KafkaKeyring(MemoryKeyring):
     async def _write_again(self, names: set[str], gone: set[str]) -> None:
         """Write batches again without their dead keys (a tombstone when none remain), after the markers
         of the keys `gone`."""
+        self._filed()
         values: dict[str, bytes | None] = dict.fromkeys(map(marker, sorted(gone)), MARKER)
         # Markers first, in the same send: a reader that finds a batch written again also finds why.
         kept_keys = {name: self._batches.kept_keys(name, self.keys) for name in sorted(names)}
