@@ -41,6 +41,10 @@ CREATE TABLE IF NOT EXISTS sources (name TEXT PRIMARY KEY, pos INTEGER NOT NULL)
 _CHUNK: Final = 500  # ids per IN (...): under SQLite's limit of bound parameters
 
 
+# Rows per insert statement (three parameters each).
+_ROWS: Final = 300
+
+
 def _chunks(items: Collection[str]) -> Iterator[list[str]]:
     ordered = list(items)
     for at in range(0, len(ordered), _CHUNK):
@@ -272,11 +276,17 @@ class KeyFile:
             self._truncate_wal()  # a key killed here leaves no copy in the write-ahead log
 
     def _upsert(self, db: sqlite3.Connection, src: str, keys: Mapping[str, bytes | None]) -> None:
-        db.executemany(
-            "INSERT INTO keys (kid, key, src) VALUES (?, ?, ?) ON CONFLICT (kid) DO UPDATE SET"
-            " src = excluded.src, key = CASE WHEN keys.key IS NULL THEN NULL ELSE excluded.key END",
-            sorted((kid, key, src) for kid, key in keys.items()),  # in index order: fewer pages touched
-        )
+        # Many rows a statement, in index order (fewer pages touched): executemany would take the
+        # interpreter lock back once per row, and the thread that files new keys would wait for it.
+        rows = sorted((kid, key, src) for kid, key in keys.items())
+        for at in range(0, len(rows), _ROWS):
+            chunk = rows[at : at + _ROWS]
+            db.execute(
+                f"INSERT INTO keys (kid, key, src) VALUES {', '.join(['(?, ?, ?)'] * len(chunk))}"  # noqa: S608
+                " ON CONFLICT (kid) DO UPDATE SET"
+                " src = excluded.src, key = CASE WHEN keys.key IS NULL THEN NULL ELSE excluded.key END",
+                [value for row in chunk for value in row],
+            )
 
     def _kill(self, db: sqlite3.Connection, kids: Collection[str], *, marked: bool = False) -> None:
         for chunk in _chunks(kids):
