@@ -20,9 +20,8 @@ import orjson
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
 
-from crisis.domain.chain import utc_text
 from crisis.domain.enums import EventType
-from crisis.domain.envelope import CONTENT_TYPE, SPECVERSION, Envelope
+from crisis.domain.envelope import CONTENT_TYPE, SPECVERSION, Envelope, utc_text
 from crisis.domain.jsonvalues import exact
 
 _FORMAT: Final = JSONFormat()

@@ -24,6 +24,7 @@ from typing import Final
 import structlog
 
 from crisis.domain import sensitive
+from crisis.store.transactions import immediate
 
 log = structlog.get_logger(__name__)
 
@@ -121,13 +122,8 @@ class KeyFile:
             if self._db.in_transaction:  # within batch(): its transaction
                 yield self._db
                 return
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            with immediate(self._db) as db:
+                yield db
             if self._wal_to_empty:
                 self._truncate_wal()
 
@@ -165,28 +161,22 @@ class KeyFile:
 
     def dead(self, kids: Collection[str]) -> set[str]:
         """Those of `kids` destroyed or forgotten here."""
-        out: set[str] = set()
-        with self._lock:
-            for chunk in _chunks(kids):
-                sql = f"SELECT kid FROM keys WHERE key IS NULL AND kid IN ({_marks(len(chunk))})"  # noqa: S608
-                out.update(row[0] for row in self._db.execute(sql, chunk))
-        return out
+        return self._matching("key IS NULL AND", kids)
 
     def live(self, kids: Collection[str]) -> set[str]:
         """Those of `kids` whose key is here and alive."""
-        out: set[str] = set()
-        with self._lock:
-            for chunk in _chunks(kids):
-                sql = f"SELECT kid FROM keys WHERE key IS NOT NULL AND kid IN ({_marks(len(chunk))})"  # noqa: S608
-                out.update(row[0] for row in self._db.execute(sql, chunk))
-        return out
+        return self._matching("key IS NOT NULL AND", kids)
 
     def known(self, kids: Collection[str]) -> set[str]:
         """Those of `kids` that have a row here, live or dead."""
+        return self._matching("", kids)
+
+    def _matching(self, condition: str, kids: Collection[str]) -> set[str]:
+        """Those of `kids` whose row meets `condition` (a fixed SQL fragment ending in AND, or empty)."""
         out: set[str] = set()
         with self._lock:
             for chunk in _chunks(kids):
-                sql = f"SELECT kid FROM keys WHERE kid IN ({_marks(len(chunk))})"  # noqa: S608
+                sql = f"SELECT kid FROM keys WHERE {condition} kid IN ({_marks(len(chunk))})"  # noqa: S608
                 out.update(row[0] for row in self._db.execute(sql, chunk))
         return out
 
@@ -224,12 +214,7 @@ class KeyFile:
 
     def unmarked(self, kids: Collection[str]) -> set[str]:
         """Those of `kids` whose destruction marker was neither read nor written here."""
-        marked: set[str] = set()
-        with self._lock:
-            for chunk in _chunks(kids):
-                sql = f"SELECT kid FROM keys WHERE marked = 1 AND kid IN ({_marks(len(chunk))})"  # noqa: S608
-                marked.update(row[0] for row in self._db.execute(sql, chunk))
-        return set(kids) - marked
+        return set(kids) - self._matching("marked = 1 AND", kids)
 
     def stale(self) -> set[str]:
         """The sources whose latest form still holds a dead key."""

@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
 
-from crisis.domain.envelope import Envelope, replaced
+from crisis.domain.envelope import Envelope, replaced, utc_text
 from crisis.domain.jsonvalues import exact
 
 GENESIS: Final = "0" * 64
 # The fold's answer to an event whose `chainprev` is not its crisis's head: its writer restamps and retries.
 CHAIN_CONFLICT: Final = "chain_conflict"
-# RFC 3339 in UTC, always with microseconds: one spelling of every instant.
-TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
 # The canonical form is this encoder's output; orjson writes the same bytes for the values it takes
 # (crisis.domain.jsonvalues), this encoder the rest. Built once: json.dumps with options builds one per call.
 _ENCODER: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -61,21 +58,6 @@ def canonical(env: Envelope, chainprev: str | None = None) -> bytes:
         except TypeError:  # an int beyond 64 bits, a key that is not a string, a lone surrogate
             pass
     return _ENCODER.encode(attributes).encode()
-
-
-def utc_text(at: datetime) -> str:
-    """`at` in TIME_FORMAT; formatted by hand where that spells what strftime does (UTC, 4-digit years)."""
-    if at.tzinfo is UTC and at.year >= 1000:
-        return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 (the fastest exact spelling)
-            at.year,
-            at.month,
-            at.day,
-            at.hour,
-            at.minute,
-            at.second,
-            at.microsecond,
-        )
-    return at.astimezone(UTC).strftime(TIME_FORMAT)
 
 
 def digest(env: Envelope, chainprev: str | None = None) -> str:

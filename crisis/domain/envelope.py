@@ -49,6 +49,25 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# RFC 3339 in UTC, always with microseconds: one spelling of every instant (the hash chain's, the codec's).
+TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def utc_text(at: datetime) -> str:
+    """`at` in TIME_FORMAT; formatted by hand where that spells what strftime does (UTC, 4-digit years)."""
+    if at.tzinfo is UTC and at.year >= 1000:
+        return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 (the fastest exact spelling)
+            at.year,
+            at.month,
+            at.day,
+            at.hour,
+            at.minute,
+            at.second,
+            at.microsecond,
+        )
+    return at.astimezone(UTC).strftime(TIME_FORMAT)
+
+
 def source_for(org: str, key_id: str) -> str:
     """The CloudEvents `source`: the organisation and key that wrote the event (the audit trail)."""
     return f"/orgs/{org}/keys/{key_id}"
@@ -177,16 +196,8 @@ def envelope_json(env: Envelope) -> bytes:
     if time is None:
         if len(_TIME_TEXT) >= 1024:
             _TIME_TEXT.clear()
-        fraction = f".{at.microsecond:06d}" if at.microsecond else ""
-        time = _TIME_TEXT[at] = "%04d-%02d-%02dT%02d:%02d:%02d%sZ" % (  # noqa: UP031 (the fastest exact spelling)
-            at.year,
-            at.month,
-            at.day,
-            at.hour,
-            at.minute,
-            at.second,
-            fraction,
-        )
+        # pydantic leaves out a fraction of zero microseconds.
+        time = _TIME_TEXT[at] = utc_text(at) if at.microsecond else utc_text(at)[:-8] + "Z"
     try:
         return orjson.dumps(
             {

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from crisis.domain.envelope import Envelope, envelope_json, utcnow
 from crisis.domain.webhooks import DeliveryState, Endpoint
+from crisis.store.transactions import immediate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS endpoints (
@@ -107,14 +108,8 @@ class WebhookStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, immediate(self._db) as db:
+            yield db
 
     # Endpoints
 

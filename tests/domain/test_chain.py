@@ -19,7 +19,7 @@ from crisis.domain.crisis import ClockRequest, CrisisCreate, TransitionRequest
 from crisis.domain.dispute_commands import resolve
 from crisis.domain.disputes import Resolution
 from crisis.domain.enums import ActionOutcome, Deadline, EventType, IndicatorKind, Mode, Role, Tlp
-from crisis.domain.envelope import Envelope, replaced
+from crisis.domain.envelope import TIME_FORMAT, Envelope, replaced, utc_text
 from crisis.domain.principal import Principal
 from crisis.domain.reads import READS_SOURCE, READS_SUBJECT, AuditReads, ReadCount, ReadKind
 from tests.domain.test_commands import write
@@ -137,7 +137,7 @@ def test_canonical_bytes_are_those_the_logs_were_written_with(env: Envelope, cha
     | st.datetimes(min_value=SECOND_YEAR, max_value=LAST_DAYS, timezones=st.timezones())
 )
 def test_the_time_is_spelled_as_strftime_spells_it_in_utc(at: datetime) -> None:
-    assert chain.utc_text(at) == at.astimezone(UTC).strftime(chain.TIME_FORMAT)
+    assert utc_text(at) == at.astimezone(UTC).strftime(TIME_FORMAT)
 
 
 HUB = Principal(org="hub", role=Role.COORDINATOR, key_id="k1")
