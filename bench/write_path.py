@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from crisis.api.app import GC_THRESHOLDS
 from crisis.bus.codec import decode, encode
 from crisis.bus.memory import MemoryBus
 from crisis.crypto.keyring import MemoryKeyring
@@ -67,7 +68,7 @@ class Stages:
 
 
 async def run(args: argparse.Namespace) -> None:
-    gc.set_threshold(50_000, 20, 100)  # as the API sets them
+    gc.set_threshold(*GC_THRESHOLDS)  # as the API sets them
     store = None if args.memory else SqliteStorage(Path(tempfile.mkdtemp(prefix="crisis-bench-")))
     book = Book(store)
     req = CrisisCreate(

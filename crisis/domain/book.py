@@ -24,7 +24,7 @@ import functools
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from crisis.domain import audience, deadlines, disputes, retention, sensitive
 from crisis.domain.chain import CHAIN_CONFLICT, GENESIS
@@ -51,6 +51,7 @@ from crisis.domain.events import (
     IndicatorShared,
     IndicatorSighted,
     RetentionExpired,
+    shared_data,
 )
 from crisis.domain.principal import Principal
 from crisis.domain.reads import READS_SOURCE, READS_SUBJECT, AuditReads, ReadTotals
@@ -351,7 +352,10 @@ class Book:
 
     def _decide(self, env: Envelope) -> Outcome:
         try:
-            data = EVENT_DATA[env.type].model_validate(env.data)
+            if env.type is EventType.INDICATOR_SHARED:
+                data: BaseModel = shared_data(env.data)
+            else:
+                data = EVENT_DATA[env.type].model_validate(env.data)
         except ValidationError as exc:
             return rejected(
                 "malformed", f"{env.type} data does not match its schema: {exc.error_count()} errors"

@@ -26,7 +26,7 @@ from crisis.domain.crisis import (
     TransitionRequest,
 )
 from crisis.domain.enums import ActionOutcome, EventType, Mode, Role, Tlp
-from crisis.domain.envelope import Envelope, source_for
+from crisis.domain.envelope import MAX_ID, Envelope, replaced, source_for
 from crisis.domain.events import ActionReported, ClockChanged, CrisisChanged
 from crisis.domain.principal import Principal
 
@@ -258,6 +258,18 @@ def share(
     handling = share_handling(w, record, tlp, recipients)
     in_batch: dict[tuple[str, str], str] = {}
     envelopes = []
+    # The events of a batch differ only in id and data: the first of each type is built and validated,
+    # the others are copies of it with their own id and data (data is not validated by the envelope).
+    first: dict[EventType, Envelope] = {}
+
+    def envelope(kind: EventType, event_id: str, body: dict[str, Any]) -> Envelope:
+        like = first.get(kind)
+        if like is None or type(event_id) is not str or not 0 < len(event_id) <= MAX_ID:
+            made = w.envelope(kind, event_id, record.state, handling, body)
+            first.setdefault(kind, made)
+            return made
+        return replaced(like, id=event_id, data=body)
+
     for index, data in valid:
         event_id = w.ids(crisis_id, "indicator", index)
         identity = (str(data["kind"]), str(data["canonical"]))
@@ -265,10 +277,10 @@ def share(
         if existing is None:
             in_batch[identity] = event_id
             body = {**data, "indicator_id": event_id, "shared_by": w.actor.org}
-            envelopes.append(w.envelope(EventType.INDICATOR_SHARED, event_id, record.state, handling, body))
+            envelopes.append(envelope(EventType.INDICATOR_SHARED, event_id, body))
         else:
             body = {**data, "indicator_id": existing, "sighted_by": w.actor.org}
-            envelopes.append(w.envelope(EventType.INDICATOR_SIGHTED, event_id, record.state, handling, body))
+            envelopes.append(envelope(EventType.INDICATOR_SIGHTED, event_id, body))
     return envelopes
 
 

@@ -28,6 +28,7 @@ from crisis.domain.jsonvalues import exact
 
 SPECVERSION: Final = "1.0"
 CONTENT_TYPE: Final = "application/json"
+MAX_ID: Final = 128  # the longest event id
 # Where the published JSON Schemas live (schemas/ in the repository, served under this base).
 SCHEMA_BASE: Final = "https://crisis-bus.org/schemas/"
 # Attributes a binding adds that the envelope derives itself: the Kafka binding's `partitionkey` (the record
@@ -79,7 +80,7 @@ class Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     specversion: Literal["1.0"] = SPECVERSION
-    id: str = Field(default_factory=new_event_id, min_length=1, max_length=128)
+    id: str = Field(default_factory=new_event_id, min_length=1, max_length=MAX_ID)
     source: str = Field(min_length=1, max_length=512)
     type: EventType
     time: AwareDatetime = Field(default_factory=utcnow)

@@ -243,6 +243,8 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
 
 _PLAIN_HEX = {str(kind): re.compile(f"[0-9a-f]{{{length}}}") for kind, length in HEX_LENGTHS.items()}
 _NO_CONTEXT = IndicatorContext().model_dump(mode="json")
+# The context of every bare hash as validated from _NO_CONTEXT (frozen; shared, never changed in place).
+NO_CONTEXT = IndicatorContext.model_validate(_NO_CONTEXT)
 
 
 def plain_hash(raw: object) -> dict[str, Any] | None:
@@ -269,6 +271,34 @@ def plain_hash(raw: object) -> dict[str, Any] | None:
         "blob": None,
         "context": dict(_NO_CONTEXT),
     }
+
+
+def is_plain_hash(data: dict[str, Any]) -> bool:
+    """Whether `data` holds the normalised form of a bare hash exactly as plain_hash writes it (what else
+    it holds aside): the fold builds such an event's data without pydantic (crisis.domain.events)."""
+    kind, value, canonical, context = (
+        data.get("kind"),
+        data.get("value"),
+        data.get("canonical"),
+        data.get("context"),
+    )
+    if (
+        type(kind) is not str
+        or type(value) is not str
+        or type(canonical) is not str
+        or type(context) is not dict
+    ):
+        return False
+    pattern = _PLAIN_HEX.get(kind)
+    return (
+        pattern is not None
+        and canonical == value
+        and data.get("canonicalization") is None
+        and data.get("quality") is None
+        and data.get("blob") is None
+        and context == _NO_CONTEXT
+        and pattern.fullmatch(value) is not None
+    )
 
 
 def check_items(items: list[Any]) -> tuple[list[tuple[int, dict[str, Any]]], list[ItemError]]:
