@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import uuid
 from collections.abc import Collection, Mapping
 from typing import Final
+
+import orjson
 
 from crisis.crypto.keycache import KeyFile
 from crisis.crypto.keyring import Covers
@@ -58,8 +59,8 @@ def encode(keys: Mapping[str, bytes]) -> bytes | None:
     """A batch record's value: compact JSON, or None (a tombstone) when no key remains."""
     if not keys:
         return None
-    text = {kid: base64.b64encode(key).decode() for kid, key in keys.items()}
-    return json.dumps(text, separators=(",", ":")).encode()
+    # orjson: a batch of shares files a record of 1,000 keys on the event loop.
+    return orjson.dumps({kid: base64.b64encode(key).decode() for kid, key in keys.items()})
 
 
 def decode(record_key: str, value: bytes | None) -> dict[str, bytes]:
@@ -69,7 +70,7 @@ def decode(record_key: str, value: bytes | None) -> dict[str, bytes]:
     try:
         if not record_key.startswith(BATCH_PREFIX):
             return {record_key: base64.b64decode(value, validate=True)}
-        raw = json.loads(value)
+        raw = orjson.loads(value)
         if not isinstance(raw, dict):
             raise RecordError(f"a batch record holds {type(raw).__name__}, not an object")
         return {str(kid): base64.b64decode(key, validate=True) for kid, key in raw.items()}
