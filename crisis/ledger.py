@@ -65,6 +65,9 @@ class LocalStore(Storage, Protocol):
     def fresh(self, envelopes: Sequence[Envelope]) -> None:
         """What `prefetch` would find for events whose ids were just made at random: nothing."""
 
+    def warm(self) -> None:
+        """The fold has caught up with the log: build what only makes later reads cheaper."""
+
 
 class Sealer(Protocol):
     """What is applied to events before they are published (crisis.crypto.sealed.SealedBus)."""
@@ -191,6 +194,8 @@ class Ledger:
                 if reader.caught_up() and not self.caught_up.is_set():
                     log.info("ledger_caught_up", crises=len(self.book.crises))
                     self.caught_up.set()
+                    if self.store is not None:
+                        self.store.warm()
 
     def _fold(self, batch: list[Delivered]) -> None:
         folded = []

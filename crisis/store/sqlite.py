@@ -84,11 +84,17 @@ class SqliteStorage:
         self._views: dict[tuple[str, str], Any] = {}
         # Event ids and (crisis, indicator id) keys known not to be in the file (see prefetch).
         self.absent: set[Any] = set()
-        self.values = Values(self._writer.call(scan))
+        empty = self._db.execute("SELECT 1 FROM indicators LIMIT 1").fetchone() is None
+        self.values = Values(empty=empty)
         self._crisis_seq: dict[str, int] = dict(self._db.execute("SELECT id, seq FROM crises").fetchall())
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         if meta and meta.get("version") != json.dumps(VERSION):
             self.reset("")
+
+    def warm(self) -> None:
+        """The process has caught up with the log: build the value filter now (off the path to ready)."""
+        if not self.values.scanned:
+            self.values.scan(self._writer.call(scan))
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self._db.execute(sql, params)

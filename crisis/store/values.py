@@ -1,6 +1,9 @@
 """Which indicator values a store's file may hold: a Bloom filter of fixed size, so that sharing a value never
 seen before (the common case) costs no query. Kept in memory only: rebuilt from the file by the writer thread
-after a start, and until then every value counts as possibly held."""
+once the process has caught up with the log, and until then every value counts as possibly held.
+
+The scan is put off until then because it runs Python for each row (~5 µs; seconds at a million
+indicators) and holds the interpreter lock meanwhile: started at once, it slowed a start by as much."""
 
 from __future__ import annotations
 
@@ -44,20 +47,31 @@ def _has(bits: bytearray, positions: tuple[int, int, int]) -> bool:
 
 class Values:
     """Two filters: what the file held at the start (built by the writer thread, which alone writes it)
-    and what this process has shared since (written by the event loop alone)."""
+    and what this process has shared since (written by the event loop alone). `empty`: the file held no
+    indicator at the start, so there is nothing to scan."""
 
-    def __init__(self, scanning: Future[bytearray | None]) -> None:
+    def __init__(self, *, empty: bool) -> None:
         self._added = bytearray(_BITS // 8)
-        self._scanning: Future[bytearray | None] | None = scanning
+        self._scanning: Future[bytearray | None] | None = None
+        self._known = empty  # whether the file's values at the start are in `_held`
         self._held: bytearray | None = None
+
+    def scan(self, scanning: Future[bytearray | None]) -> None:
+        """Take the filter of the file's values from `scanning` once it is done (crisis.store.values.scan)."""
+        if not self._known and self._scanning is None:
+            self._scanning = scanning
+
+    @property
+    def scanned(self) -> bool:
+        return self._known
 
     def add(self, value: Value) -> None:
         _set(self._added, value)
 
     def may_hold(self, value: Value) -> bool:
-        if self._scanning is not None:
-            if not self._scanning.done():
+        if not self._known:
+            if self._scanning is None or not self._scanning.done():
                 return True
-            self._held, self._scanning = self._scanning.result(), None
+            self._held, self._scanning, self._known = self._scanning.result(), None, True
         positions = _positions(value)
         return _has(self._added, positions) or (self._held is not None and _has(self._held, positions))

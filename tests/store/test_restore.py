@@ -61,6 +61,13 @@ async def test_a_restart_folds_only_the_tail_and_another_log_rebuilds(
         async with folding(bus, state) as (ledger, seen):
             assert [item.envelope.id for item in seen] == ["e-i5-5", "e-i6-6"]
             assert len(ledger.book.crises[CID].indicators) == 7
+            # Caught up, the ledger has the store build its filter of values (put off until now).
+            store = ledger.store
+            assert isinstance(store, SqliteStorage)
+            async with asyncio.timeout(10):
+                while store.values.may_hold((CID, "md5", "f" * 32)):
+                    await asyncio.sleep(0.01)
+            assert store.values.may_hold((CID, "md5", f"{5:032x}"))
             # What the earlier run folded is still known: a retried write gets its first verdict.
             [verdict] = await ledger.write([shared("i0", f"{0:032x}", 0)])
             assert verdict.accepted and verdict.duplicate is False

@@ -77,13 +77,35 @@ def test_a_restored_store_continues_where_its_checkpoint_says(tmp_path: Path) ->
     assert first + outcomes(restored, envs[6:]) == expected
     assert build_report(restored.crises[CID], at(300)) == build_report(memory.crises[CID], at(300))
     # What was folded before the restart is still known: a retried event gets its first verdict, and
-    # a value shared before is found (whether or not the filter of stored values is built yet).
+    # a value shared before is found (before and after the filter of stored values is built).
     assert restored.apply(envs[1]).duplicate
     for _ in range(2):
         assert restored.crises[CID].indicators.live("md5", "1" * 32) == ["i1"]
         assert restored.crises[CID].indicators.live("md5", "f" * 32) == []
+        again.warm()  # as the ledger does once caught up: the filter is built on the writer thread
         again.checkpoint("log-1", {0: 6}, {(0, 3)})
         again.commit()  # written after the filter's scan, which is done by now
+
+
+def test_the_filter_of_stored_values_is_built_once_the_process_is_warm(tmp_path: Path) -> None:
+    store = SqliteStorage(tmp_path)
+    assert store.values.scanned  # an empty file: nothing to scan, an unseen value costs no query
+    assert not store.values.may_hold((CID, "md5", "f" * 32))
+    outcomes(Book(store), events()[:3])
+    store.checkpoint("log-1", {0: 3}, set())
+    store.close()
+
+    again = SqliteStorage(tmp_path)
+    held, unseen = (CID, "md5", "1" * 32), (CID, "md5", "f" * 32)
+    # Until the scan has run (put off until the ledger has caught up), every value may be held.
+    assert not again.values.scanned
+    assert again.values.may_hold(held) and again.values.may_hold(unseen)
+    again.warm()
+    again.checkpoint("log-1", {0: 3}, set())
+    again.commit()  # the writer thread runs the scan first
+    assert again.values.may_hold(held) and not again.values.may_hold(unseen)
+    assert again.values.scanned
+    again.close()
 
 
 def test_what_a_crash_caught_unwritten_is_forgotten_and_a_reset_forgets_all(tmp_path: Path) -> None:
