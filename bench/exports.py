@@ -21,6 +21,7 @@ from crisis.domain.crisis import CrisisState
 from crisis.domain.enums import IndicatorKind, Mode, Status, Tlp
 from crisis.domain.indicators import IndicatorIn, normalise
 from crisis.interop import misp, stix, taxii
+from crisis.interop.export import CrisisExport, SharedIndicator
 from crisis.interop.formats import Format, read
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -38,7 +39,7 @@ def item(n: int) -> dict[str, Any]:
     return kinds[n % len(kinds)]
 
 
-def export(count: int) -> stix.CrisisExport:
+def export(count: int) -> CrisisExport:
     state = CrisisState(
         id=str(uuid.uuid4()),
         title="Live-streamed attack",
@@ -56,9 +57,9 @@ def export(count: int) -> stix.CrisisExport:
         at = T0 + timedelta(seconds=n)
         seen = [("vidshare", at + timedelta(minutes=5))] if n % 10 == 0 else []
         indicator = normalise(IndicatorIn(**item(n)))
-        items.append(stix.SharedIndicator(str(uuid.uuid4()), indicator, "bka", at, Tlp.AMBER, sightings=seen))
+        items.append(SharedIndicator(str(uuid.uuid4()), indicator, "bka", at, Tlp.AMBER, sightings=seen))
     assert all(i.indicator.kind in IndicatorKind for i in items)
-    return stix.CrisisExport(state, items)
+    return CrisisExport(state, items)
 
 
 def median_ms(runs: int, work: Callable[[], object]) -> float:

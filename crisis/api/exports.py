@@ -12,7 +12,7 @@ from crisis.domain import commands
 from crisis.domain.audience import may_read_event
 from crisis.domain.book import SHARERS, Book, IndicatorRecord
 from crisis.domain.principal import Principal
-from crisis.interop.stix import CrisisExport, ProviderAction, SharedIndicator
+from crisis.interop.export import CrisisExport, ProviderAction, SharedIndicator
 
 
 def readable_export(book: Book, reader: Principal, crisis_id: str, now: datetime) -> CrisisExport:

@@ -14,7 +14,6 @@ from typing import Any
 from crisis.domain.enums import IndicatorKind
 from crisis.interop.hashlist import read_hash_list
 from crisis.interop.misp import read_event
-from crisis.interop.stix import read_bundle
 from crisis.interop.submissions import Imported, strictest
 
 
@@ -53,6 +52,9 @@ def read(text: str, fmt: Format, kind: IndicatorKind | None = None) -> Imported:
     except ValueError as exc:
         raise ValueError(f"not JSON: {exc}") from None
     if fmt is Format.STIX:
+        # Imported when a bundle comes in, not at start (crisis.api.routes.exports says why).
+        from crisis.interop.stix import read_bundle
+
         return read_bundle(document)
     events = _events(document)
     if not events:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crisis.domain.enums import IndicatorKind, Tlp
-from crisis.interop.stix import CrisisExport, SharedIndicator
+from crisis.interop.export import CrisisExport, SharedIndicator
 from crisis.interop.submissions import Imported, tlp_named
 
 KIND_TAG = "crisis-bus:kind"

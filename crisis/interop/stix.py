@@ -21,9 +21,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Iterable
 from typing import Any
 
 import stix2
@@ -31,6 +29,7 @@ import stix2
 from crisis.domain.crisis import CrisisState
 from crisis.domain.enums import ActionOutcome, IndicatorKind, Tlp
 from crisis.domain.indicators import Indicator
+from crisis.interop.export import CrisisExport, ProviderAction, SharedIndicator
 from crisis.interop.submissions import Imported, strictest
 
 # The OASIS TLP 2.0 extension and its marking definitions (cti-stix-common-objects, tlp-2.0).
@@ -57,39 +56,6 @@ _HASH_NAMES = {
     IndicatorKind.SHA512: "SHA-512",
     IndicatorKind.PDQ: "PDQ",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class SharedIndicator:
-    """One indicator as the reader may see it."""
-
-    id: str
-    indicator: Indicator
-    shared_by: str
-    shared_at: datetime
-    tlp: Tlp
-    retracted: bool = False
-    sightings: Sequence[tuple[str, datetime]] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderAction:
-    id: str
-    indicator_id: str
-    org: str
-    outcome: ActionOutcome
-    at: datetime
-    note: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CrisisExport:
-    """Everything of one crisis the reader may read: the caller filters, this module only maps."""
-
-    crisis: CrisisState
-    indicators: Sequence[SharedIndicator] = ()
-    actions: Sequence[ProviderAction] = ()
-    exported_at: datetime | None = field(default=None)
 
 
 class _Indicator(stix2.Indicator):  # type: ignore[misc]  # stix2 ships no type hints

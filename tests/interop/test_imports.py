@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from crisis.domain.enums import IndicatorKind, Tlp
+from crisis.interop.export import CrisisExport
 from crisis.interop.formats import Format, detect, read
 from crisis.interop.misp import event
-from crisis.interop.stix import CrisisExport, bundle, read_bundle
+from crisis.interop.stix import bundle, read_bundle
 from crisis.interop.submissions import share_label
 from crisis.interop.taxii import page, stored
 from tests.interop.test_stix import ITEMS, T0, crisis, shared

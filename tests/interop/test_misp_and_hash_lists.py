@@ -8,9 +8,9 @@ from pymisp import MISPEvent
 
 from crisis.domain.enums import IndicatorKind, Tlp
 from crisis.domain.indicators import IndicatorIn, normalise
+from crisis.interop.export import CrisisExport
 from crisis.interop.hashlist import read_hash_list
 from crisis.interop.misp import event, read_event
-from crisis.interop.stix import CrisisExport
 from tests.interop.test_stix import crisis, shared
 
 

@@ -14,7 +14,8 @@ from stix2validator import ValidationOptions, validate_string
 from crisis.domain.crisis import CrisisState
 from crisis.domain.enums import ActionOutcome, IndicatorKind, Mode, Status, Tlp
 from crisis.domain.indicators import IndicatorIn, normalise
-from crisis.interop.stix import CrisisExport, ProviderAction, SharedIndicator, bundle, pattern
+from crisis.interop.export import CrisisExport, ProviderAction, SharedIndicator
+from crisis.interop.stix import bundle, pattern
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 ITEMS: dict[IndicatorKind, dict[str, Any]] = {

@@ -11,8 +11,8 @@ from crisis.api.deps import LedgerDep, PrincipalDep
 from crisis.api.exports import readable_export
 from crisis.api.writes import refusals
 from crisis.domain.envelope import utcnow
-from crisis.interop import misp, stix
-from crisis.interop.stix import CrisisExport
+from crisis.interop import misp
+from crisis.interop.export import CrisisExport
 
 router = APIRouter(prefix="/v1/crises/{crisis_id}", tags=["exports"])
 
@@ -39,7 +39,15 @@ async def misp_event(crisis_id: str, principal: PrincipalDep, ledger: LedgerDep)
 async def stix_text(export: CrisisExport) -> str:
     """The bundle, built off the event loop: seconds for a crisis of 10,000 indicators (bench/exports.py),
     which no other request should wait for. The export is a snapshot of plain values, safe to hand over."""
-    return await asyncio.to_thread(lambda: str(stix.bundle(export).serialize()))
+    return await asyncio.to_thread(_stix_text, export)
+
+
+def _stix_text(export: CrisisExport) -> str:
+    # Imported on the first export, not at start: the stix2 library takes a quarter of a second to load,
+    # a twentieth of a process's cold start (bench/state.py), for a route most processes rarely serve.
+    from crisis.interop import stix
+
+    return str(stix.bundle(export).serialize())
 
 
 def _misp_text(export: CrisisExport) -> str:
