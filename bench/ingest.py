@@ -1,11 +1,15 @@
 """Indicators/s accepted through POST /v1/crises/{id}/indicators by one API process, acks=all, loopback.
 
-    python bench/ingest.py [--seconds 10] [--clients 4] [--batch 1000] [--journal] [--store]
+    python bench/ingest.py [--seconds 10] [--clients 4] [--batch 1000] [--journal] [--store] [--followers 0]
 
 Starts the embedded broker and one `crisis serve api` subprocess, opens a crisis, then several clients post
 batches of fresh sha256 indicators for a fixed time. Counts only items the API answered `created`.
 `--journal` keeps the log on disk as `crisis up` does (each acknowledged batch fsynced before the answer);
 `--store` gives the API process a local state store (CRISIS_STATE_DIR), as `crisis up` and `crisis serve` do.
+`--followers N` starts N more API processes that take no request, as the other replicas behind a load
+balancer: every API process folds every event, so what one costs while others take the writes bounds how far
+ingest grows with replicas. Each is asked, with `Crisis-After`, to answer once it has folded the last write;
+then their CPU per 1,000 indicators is printed.
 """
 
 from __future__ import annotations
@@ -39,7 +43,9 @@ def batch(size: int) -> list[dict[str, str]]:
     ]
 
 
-async def client(url: str, key: str, path: str, size: int, until: float, counts: dict[str, int]) -> None:
+async def client(
+    url: str, key: str, path: str, size: int, until: float, counts: dict[str, int], positions: list[str]
+) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
         while time.monotonic() < until:
@@ -52,6 +58,30 @@ async def client(url: str, key: str, path: str, size: int, until: float, counts:
             for name, value in r.json()["counts"].items():
                 counts[name] += value
             counts["requests"] += 1
+            positions.append(r.headers["Crisis-Position"])
+
+
+async def folded(url: str, key: str, path: str, positions: list[str]) -> None:
+    """Until the API process at `url` has folded every write (each client's last position: any order);
+    `path` is the crisis's, a read that costs nothing per indicator."""
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as http:
+        for position in positions:
+            r = await http.get(path, headers={"Crisis-After": position})
+            r.raise_for_status()
+
+
+def spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -73,25 +103,48 @@ async def run(args: argparse.Namespace) -> None:
             env["CRISIS_KAFKA_JOURNAL_DIR"] = str(workdir / "log")
         # `crisis serve` keeps a local store unless told not to.
         env["CRISIS_STATE_STORE"] = "true" if args.store else "false"
-        cmd = [sys.executable, "-m", "crisis.cli", "serve", "api", "--port", str(port)]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)  # noqa: ASYNC220 -- spawn only, no wait
+        cmd = [sys.executable, "-m", "crisis.cli", "serve", "api", "--port"]
+        proc = spawn([*cmd, str(port)], env)
+        followers: list[tuple[str, subprocess.Popen[bytes]]] = []
         try:
             url = f"http://127.0.0.1:{port}"
-            await wait_ready(url, proc)
+            for n in range(args.followers):
+                # Its own store and key file, as another replica's; it waits as long as it needs to fold.
+                own = {
+                    **env,
+                    "CRISIS_STATE_DIR": str(workdir / f"follower-{n}"),
+                    "CRISIS_READ_AFTER_TIMEOUT_S": "60",
+                }
+                follower_port = free_port()
+                followers.append(
+                    (f"http://127.0.0.1:{follower_port}", spawn([*cmd, str(follower_port)], own))
+                )
+            for ready_url, ready_proc in [(url, proc), *followers]:
+                await wait_ready(ready_url, ready_proc)
             async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {hub}"}) as http:
                 r = await http.post(
                     "/v1/crises",
                     json={"title": "bench", "status": "activated", "level": 1, "criteria": ["viral_spread"]},
                 )
                 r.raise_for_status()
-                path = f"/v1/crises/{r.json()['id']}/indicators"
+                crisis_path = f"/v1/crises/{r.json()['id']}"
+                path = f"{crisis_path}/indicators"
             counts = dict.fromkeys(("created", "sighting", "rejected", "requests", "failed_requests"), 0)
+            if followers:  # the crisis itself folded by every follower before the clock starts
+                await asyncio.gather(
+                    *(folded(u, hub, crisis_path, [r.headers["Crisis-Position"]]) for u, _ in followers)
+                )
             cpu_before = cpu_seconds(proc.pid), cpu_seconds(broker.pid), time.process_time()
             threads_before = thread_cpu_seconds(proc.pid)
+            followers_before = [thread_cpu_seconds(p.pid) for _, p in followers]
             start = time.monotonic()
             until = start + args.seconds
+            last: list[list[str]] = [[] for _ in range(args.clients)]
             await asyncio.gather(
-                *(client(url, authority, path, args.batch, until, counts) for _ in range(args.clients))
+                *(
+                    client(url, authority, path, args.batch, until, counts, last[n])
+                    for n in range(args.clients)
+                )
             )
             elapsed = time.monotonic() - start
             api_cpu = cpu_seconds(proc.pid) - cpu_before[0]
@@ -99,13 +152,17 @@ async def run(args: argparse.Namespace) -> None:
             client_cpu = time.process_time() - cpu_before[2]
             threads = thread_cpu_seconds(proc.pid)
             threads = {k: v - threads_before.get(k, 0.0) for k, v in threads.items()}
+            ends = [positions[-1] for positions in last if positions]
+            await asyncio.gather(*(folded(u, authority, crisis_path, ends) for u, _ in followers))
+            caught_up = time.monotonic() - start
+            followed = [
+                {k: v - before.get(k, 0.0) for k, v in thread_cpu_seconds(p.pid).items()}
+                for (_, p), before in zip(followers, followers_before, strict=True)
+            ]
         finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            for _, follower in followers:
+                stop(follower)
+            stop(proc)
     rate = counts["created"] / elapsed
     print(
         f"{counts['created']} indicators created in {elapsed:.1f} s by {args.clients} clients "
@@ -124,6 +181,12 @@ async def run(args: argparse.Namespace) -> None:
         + ", ".join(f"{name} {1e6 * cpu / max(counts['created'], 1):.0f} ms" for name, cpu in threads.items())
         + f" per 1,000 ({100 * threads['event loop'] / elapsed:.0f}% of the event loop's thread busy)"
     )
+    for n, cpu in enumerate(followed):
+        print(
+            f"follower {n + 1} (no requests, folded every write {caught_up:.1f} s after the start): "
+            + ", ".join(f"{name} {1e6 * c / max(counts['created'], 1):.0f} ms" for name, c in cpu.items())
+            + " per 1,000"
+        )
 
 
 def main() -> None:
@@ -133,6 +196,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--journal", action="store_true", help="keep the log on disk, as crisis up does")
     parser.add_argument("--store", action="store_true", help="keep the API's state in a local store")
+    parser.add_argument("--followers", type=int, default=0, help="API processes that only fold the log")
     asyncio.run(run(parser.parse_args()))
 
 

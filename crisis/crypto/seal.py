@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from crisis.domain import sensitive
 from crisis.domain.envelope import Envelope, replaced
+from crisis.domain.jsonvalues import exact
 
 ALG: Final = "A256GCM"
 KEY_BYTES: Final = 32
@@ -76,6 +77,17 @@ def _plaintext(fields: dict[str, Any]) -> bytes:
         return json.dumps(fields, separators=(",", ":")).encode()
 
 
+def _fields(plain: bytes) -> dict[str, Any]:
+    """The sealed fields read back as json.loads reads them: by orjson (a fifth of the cost, and every
+    reader opens every event) where it reads the same values (crisis.domain.jsonvalues), by json when
+    orjson refuses the text or reads a float (an int beyond 64 bits is a float to orjson)."""
+    try:
+        fields = orjson.loads(plain)
+    except orjson.JSONDecodeError:
+        return dict(json.loads(plain))
+    return fields if type(fields) is dict and exact(fields) else dict(json.loads(plain))
+
+
 def sealed_kid(env: Envelope) -> str | None:
     box = env.data.get("sealed")
     return str(box.get("kid")) if isinstance(box, dict) else None
@@ -97,6 +109,6 @@ def unseal(env: Envelope, key: bytes | None) -> Envelope:
     except InvalidTag as exc:
         raise SealError(f"event {env.id}: its sealed fields do not open (altered or moved)") from exc
     data = {k: v for k, v in env.data.items() if k != "sealed"}
-    for name, value in json.loads(plain).items():
+    for name, value in _fields(plain).items():
         sensitive.put(data, tuple(name.split("/")), value)
     return replaced(env, data=data)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crisis.crypto.seal import SealError, new_key, seal, unseal
 from crisis.domain import sensitive
@@ -60,6 +62,29 @@ def test_a_sealed_share_carries_no_value_and_opens_to_the_same_event() -> None:
         "bka",
     )
     assert unseal(sealed, key) == env
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.integers(2**63 - 2, 2**70)  # around and beyond 64 bits, which orjson neither writes nor reads
+    | st.floats(allow_nan=False)
+    | _text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(value=_json_values, context=st.dictionaries(_text, _json_values, max_size=4))
+def test_sealed_fields_of_any_json_open_as_the_json_module_reads_them(value: Any, context: Any) -> None:
+    env = shared()
+    env = env.model_copy(update={"data": {**env.data, "value": value, "context": context}})
+    opened = unseal(seal(env, key := new_key()), key)
+    assert opened.data == json.loads(json.dumps(env.data))
+    assert json.dumps(opened.data, sort_keys=True) == json.dumps(env.data, sort_keys=True)
+    assert opened == unseal(seal(env, key), key)
 
 
 def test_without_its_key_an_event_opens_erased_and_still_fits_its_schema() -> None:
