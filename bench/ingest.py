@@ -1,6 +1,7 @@
 """Indicators/s accepted through POST /v1/crises/{id}/indicators by one API process, acks=all, loopback.
 
     python bench/ingest.py [--seconds 10] [--clients 4] [--batch 1000] [--journal] [--store] [--followers 0]
+                           [--gateways 0]
 
 Starts the embedded broker and one `crisis serve api` subprocess, opens a crisis, then several clients post
 batches of fresh sha256 indicators for a fixed time. Counts only items the API answered `created`.
@@ -9,7 +10,8 @@ batches of fresh sha256 indicators for a fixed time. Counts only items the API a
 `--followers N` starts N more API processes that take no request, as the other replicas behind a load
 balancer: every API process folds every event, so what one costs while others take the writes bounds how far
 ingest grows with replicas. Each is asked, with `Crisis-After`, to answer once it has folded the last write;
-then their CPU per 1,000 indicators is printed.
+then their CPU per 1,000 indicators is printed. `--gateways N` does the same for gateway processes with no
+subscriber (each also reads, opens and folds every event): their CPU is read once it stops rising.
 """
 
 from __future__ import annotations
@@ -71,6 +73,18 @@ async def folded(url: str, key: str, path: str, positions: list[str]) -> None:
             r.raise_for_status()
 
 
+async def settled(pid: int) -> None:
+    """Until a process's CPU falls to its idle rate (under a fifth of a CPU for a second, where folding
+    takes all of one; an idle gateway still polls the broker): it has read what there was."""
+    before = cpu_seconds(pid)
+    while True:
+        await asyncio.sleep(1.0)
+        now = cpu_seconds(pid)
+        if now - before < 0.2:
+            return
+        before = now
+
+
 def spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
 
@@ -106,6 +120,7 @@ async def run(args: argparse.Namespace) -> None:
         cmd = [sys.executable, "-m", "crisis.cli", "serve", "api", "--port"]
         proc = spawn([*cmd, str(port)], env)
         followers: list[tuple[str, subprocess.Popen[bytes]]] = []
+        gateways: list[tuple[str, subprocess.Popen[bytes]]] = []
         try:
             url = f"http://127.0.0.1:{port}"
             for n in range(args.followers):
@@ -119,7 +134,20 @@ async def run(args: argparse.Namespace) -> None:
                 followers.append(
                     (f"http://127.0.0.1:{follower_port}", spawn([*cmd, str(follower_port)], own))
                 )
-            for ready_url, ready_proc in [(url, proc), *followers]:
+            for n in range(args.gateways):
+                own = {**env, "CRISIS_STATE_DIR": str(workdir / f"gateway-{n}")}
+                gateway_port = free_port()
+                gateway_cmd = [
+                    sys.executable,
+                    "-m",
+                    "crisis.cli",
+                    "serve",
+                    "gateway",
+                    "--port",
+                    str(gateway_port),
+                ]
+                gateways.append((f"http://127.0.0.1:{gateway_port}", spawn(gateway_cmd, own)))
+            for ready_url, ready_proc in [(url, proc), *followers, *gateways]:
                 await wait_ready(ready_url, ready_proc)
             async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {hub}"}) as http:
                 r = await http.post(
@@ -137,6 +165,7 @@ async def run(args: argparse.Namespace) -> None:
             cpu_before = cpu_seconds(proc.pid), cpu_seconds(broker.pid), time.process_time()
             threads_before = thread_cpu_seconds(proc.pid)
             followers_before = [thread_cpu_seconds(p.pid) for _, p in followers]
+            gateways_before = [thread_cpu_seconds(p.pid) for _, p in gateways]
             start = time.monotonic()
             until = start + args.seconds
             last: list[list[str]] = [[] for _ in range(args.clients)]
@@ -159,9 +188,15 @@ async def run(args: argparse.Namespace) -> None:
                 {k: v - before.get(k, 0.0) for k, v in thread_cpu_seconds(p.pid).items()}
                 for (_, p), before in zip(followers, followers_before, strict=True)
             ]
+            await asyncio.gather(*(settled(p.pid) for _, p in gateways))
+            gateways_settled = time.monotonic() - start
+            fanned = [
+                {k: v - before.get(k, 0.0) for k, v in thread_cpu_seconds(p.pid).items()}
+                for (_, p), before in zip(gateways, gateways_before, strict=True)
+            ]
         finally:
-            for _, follower in followers:
-                stop(follower)
+            for _, other in [*followers, *gateways]:
+                stop(other)
             stop(proc)
     rate = counts["created"] / elapsed
     print(
@@ -187,6 +222,12 @@ async def run(args: argparse.Namespace) -> None:
             + ", ".join(f"{name} {1e6 * c / max(counts['created'], 1):.0f} ms" for name, c in cpu.items())
             + " per 1,000"
         )
+    for n, cpu in enumerate(fanned):
+        print(
+            f"gateway {n + 1} (no subscribers, CPU settled {gateways_settled:.1f} s after the start): "
+            + ", ".join(f"{name} {1e6 * c / max(counts['created'], 1):.0f} ms" for name, c in cpu.items())
+            + " per 1,000"
+        )
 
 
 def main() -> None:
@@ -197,6 +238,7 @@ def main() -> None:
     parser.add_argument("--journal", action="store_true", help="keep the log on disk, as crisis up does")
     parser.add_argument("--store", action="store_true", help="keep the API's state in a local store")
     parser.add_argument("--followers", type=int, default=0, help="API processes that only fold the log")
+    parser.add_argument("--gateways", type=int, default=0, help="gateway processes with no subscriber")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -9,7 +9,7 @@ chain, encoding for Kafka, opening the process's own events again as its reader 
 local store (its rows made on the event loop, then written by SQLite on the writer thread). Decoding is
 printed apart: a process decodes the events other processes wrote, not its own. The event loop's share of
 `bench/ingest.py`'s figure is these stages plus HTTP, aiokafka's produce and fetch, and the loop itself.
-The garbage collector runs with the thresholds the API sets (crisis.api.app).
+The garbage collector runs with the thresholds every serving process sets (crisis.heap).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crisis.api.app import GC_THRESHOLDS
 from crisis.bus.codec import decode, encode
 from crisis.bus.memory import MemoryBus
 from crisis.crypto.keyring import MemoryKeyring
@@ -38,6 +37,7 @@ from crisis.domain.crisis import CrisisCreate
 from crisis.domain.enums import ActivationCriterion, Role, Status
 from crisis.domain.indicators import check_items
 from crisis.domain.principal import Principal
+from crisis.heap import GC_THRESHOLDS
 from crisis.store import writer
 from crisis.store.sqlite import SqliteStorage
 
@@ -68,7 +68,7 @@ class Stages:
 
 
 async def run(args: argparse.Namespace) -> None:
-    gc.set_threshold(*GC_THRESHOLDS)  # as the API sets them
+    gc.set_threshold(*GC_THRESHOLDS)  # as every serving process sets them
     store = None if args.memory else SqliteStorage(Path(tempfile.mkdtemp(prefix="crisis-bench-")))
     book = Book(store)
     req = CrisisCreate(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,6 +10,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request, Response
 
+from crisis import heap
 from crisis.api import openapi, problems
 from crisis.api.metrics import ApiMetrics
 from crisis.api.positions import ReadYourWrites
@@ -40,22 +40,14 @@ from crisis.orgs import OrgRegistry
 
 log = structlog.get_logger(__name__)
 
-GC_THRESHOLDS = (500_000, 20, 100)
-
 
 def create_app(settings: Settings, ledger: Ledger, keys: KeyStore, reads: ReadAudit | None = None) -> FastAPI:
     """The ledger's lifetime (its reader loop) belongs to the caller: the app only reads it."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # The folded log is a large heap of long-lived small objects, and a batch of 1,000 indicators
-        # allocates ~100,000 more: with CPython's default thresholds (700, 10, 10) the collector keeps
-        # rescanning that heap. Measured with bench/ingest.py: 227 -> 134 ms CPU per 1,000 indicators.
-        # The first threshold counts objects made and not yet freed: a few batches in flight hold over
-        # 50,000, and each collection then walks all of them (~100 ms). Above what batches hold at once,
-        # a collection comes only with real garbage: the collector's CPU fell from 1.5 s to 0.06 s over
-        # 40,000 indicators (bench/ingest.py --store).
-        gc.set_threshold(*GC_THRESHOLDS)
+        # Also for apps served by other means than `crisis serve` (crisis.heap says why).
+        heap.tune()
         yield
 
     app = FastAPI(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine
@@ -14,6 +13,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
+from crisis import heap
 from crisis.broker import BrokerError, EmbeddedBroker, port_is_free, run_broker
 from crisis.config import Settings
 from crisis.domain.enums import Role
@@ -110,7 +110,7 @@ async def _up(settings: Settings) -> None:
             lines.append(f"  coordinator key for org local-hub (shown once):\n  {key}")
         lines.append("Ctrl-C stops everything.")
         print("\n".join(lines), flush=True)
-        _settle_heap()
+        heap.settle()
         await _until_signalled()
         log.info("stopping")
 
@@ -127,7 +127,7 @@ async def _serve(settings: Settings, what: str) -> None:
     async with stack(settings, api=what == "api", gateway=what == "gateway") as running:
         state = f" (state in {settings.state_dir})" if settings.state_dir is not None else ""
         print(f"crisis {what} serving {running.api_url or running.ws_url}{state}", flush=True)
-        _settle_heap()
+        heap.settle()
         await _until_signalled()
 
 
@@ -146,14 +146,8 @@ def _check_ports(*addresses: tuple[str, int, str]) -> None:
             raise StartupError(f"{host}:{port} is already in use (choose another with {flag})")
 
 
-def _settle_heap() -> None:
-    """Once started (the fold caught up): what exists now lives as long as the process, so the collector
-    stops walking it (the API's thresholds for what comes after: crisis.api.app)."""
-    gc.collect()
-    gc.freeze()
-
-
 def _run(main: Coroutine[Any, Any, None]) -> int:
+    heap.tune()  # before the process reads the log: restore and catch-up allocate as much as serving
     try:
         asyncio.run(main)
     except KeyboardInterrupt:
