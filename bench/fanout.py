@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from support import cpu_seconds, crisis_activated, indicator_shared
+from support import cpu_seconds, crisis_activated, indicator_shared, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 _counter = itertools.count()
@@ -373,12 +373,7 @@ class Process:
         raise RuntimeError("server port not open in time")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc, grace=10)
 
 
 @dataclass

@@ -29,7 +29,7 @@ import uuid
 from pathlib import Path
 
 import httpx
-from support import cpu_seconds, thread_cpu_seconds, wait_ready
+from support import cpu_seconds, stop, thread_cpu_seconds, wait_ready
 
 from crisis.broker import EmbeddedBroker, free_port
 from crisis.domain.enums import Role
@@ -87,15 +87,6 @@ async def settled(pid: int) -> None:
 
 def spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -27,7 +27,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import httpx
-from support import cpu_seconds, wait_ready
+from support import cpu_seconds, stop, wait_ready
 
 from crisis.broker import EmbeddedBroker, free_port
 from crisis.domain.enums import Role
@@ -147,12 +147,7 @@ async def run(args: argparse.Namespace) -> None:
             for n in sizes:
                 await round_(url, port, key, n, args.seconds, proc.pid)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 def main() -> None:

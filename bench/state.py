@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from support import stop
 
 from crisis.broker import EmbeddedBroker, free_port
 from crisis.bus.kafka import KafkaBus
@@ -136,12 +137,7 @@ class Server:
         raise SystemExit("the server did not become ready")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc, grace=60)
 
 
 async def client(url: str, key: str, path: str, until: float, counts: dict[str, int]) -> None:

@@ -43,6 +43,16 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
     return out
 
 
+def stop(proc: subprocess.Popen[bytes], grace: float = 15) -> None:
+    """Terminate a server process, killed if it has not exited after `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
     """Until `GET /readyz` answers 200; exits the script if the server process dies or never gets ready."""
     deadline = time.monotonic() + timeout
