@@ -44,7 +44,8 @@ async def stix_text(export: CrisisExport) -> str:
 
 def _stix_text(export: CrisisExport) -> str:
     # Imported on the first export, not at start: the stix2 library takes a quarter of a second to load,
-    # a twentieth of a process's cold start (bench/state.py), for a route most processes rarely serve.
+    # which every process start paid (bench/state.py restarts: 3.0-3.2 s with it, 2.7-3.0 s without) for a
+    # route most processes rarely serve.
     from crisis.interop import stix
 
     return str(stix.bundle(export).serialize())
