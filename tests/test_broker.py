@@ -128,7 +128,9 @@ class _Child:
     def wait_for_line(self, prefix: str, timeout: float = 15.0) -> str:
         deadline = time.monotonic() + timeout
         while True:
-            for line in self.output().splitlines():
+            text = self.output()
+            # Whole lines only: the child may be writing the line being read.
+            for line in text[: text.rfind("\n") + 1].splitlines():
                 if line.startswith(prefix):
                     return line
             if self.proc.poll() is not None or time.monotonic() > deadline:
