@@ -153,6 +153,13 @@ async def run(args: argparse.Namespace) -> None:
                 await asyncio.gather(
                     *(folded(u, hub, crisis_path, [r.headers["Crisis-Position"]]) for u, _ in followers)
                 )
+            # What the others spend idle (polling the broker), once done with starting: their figures below
+            # include it, at most.
+            others = [p for _, p in [*followers, *gateways]]
+            await asyncio.sleep(3.0 if others else 0.0)
+            idle_before = [cpu_seconds(p.pid) for p in others]
+            await asyncio.sleep(3.0 if others else 0.0)
+            idle = {p.pid: (cpu_seconds(p.pid) - b) / 3.0 for p, b in zip(others, idle_before, strict=True)}
             cpu_before = cpu_seconds(proc.pid), cpu_seconds(broker.pid), time.process_time()
             threads_before = thread_cpu_seconds(proc.pid)
             followers_before = [thread_cpu_seconds(p.pid) for _, p in followers]
@@ -176,13 +183,19 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.gather(*(folded(u, authority, crisis_path, ends) for u, _ in followers))
             caught_up = time.monotonic() - start
             followed = [
-                {k: v - before.get(k, 0.0) for k, v in thread_cpu_seconds(p.pid).items()}
+                (
+                    {k: v - before.get(k, 0.0) for k, v in thread_cpu_seconds(p.pid).items()},
+                    idle[p.pid],
+                )
                 for (_, p), before in zip(followers, followers_before, strict=True)
             ]
             await asyncio.gather(*(settled(p.pid) for _, p in gateways))
             gateways_settled = time.monotonic() - start
             fanned = [
-                {k: v - before.get(k, 0.0) for k, v in thread_cpu_seconds(p.pid).items()}
+                (
+                    {k: v - before.get(k, 0.0) for k, v in thread_cpu_seconds(p.pid).items()},
+                    idle[p.pid],
+                )
                 for (_, p), before in zip(gateways, gateways_before, strict=True)
             ]
         finally:
@@ -207,17 +220,18 @@ async def run(args: argparse.Namespace) -> None:
         + ", ".join(f"{name} {1e6 * cpu / max(counts['created'], 1):.0f} ms" for name, cpu in threads.items())
         + f" per 1,000 ({100 * threads['event loop'] / elapsed:.0f}% of the event loop's thread busy)"
     )
-    for n, cpu in enumerate(followed):
+    created = max(counts["created"], 1)
+    for n, (cpu, idle_cpu) in enumerate(followed):
         print(
             f"follower {n + 1} (no requests, folded every write {caught_up:.1f} s after the start): "
-            + ", ".join(f"{name} {1e6 * c / max(counts['created'], 1):.0f} ms" for name, c in cpu.items())
-            + " per 1,000"
+            + ", ".join(f"{name} {1e6 * c / created:.0f} ms" for name, c in cpu.items())
+            + f" per 1,000 (idle before the writes: {100 * idle_cpu:.0f}% of a CPU)"
         )
-    for n, cpu in enumerate(fanned):
+    for n, (cpu, idle_cpu) in enumerate(fanned):
         print(
             f"gateway {n + 1} (no subscribers, CPU settled {gateways_settled:.1f} s after the start): "
-            + ", ".join(f"{name} {1e6 * c / max(counts['created'], 1):.0f} ms" for name, c in cpu.items())
-            + " per 1,000"
+            + ", ".join(f"{name} {1e6 * c / created:.0f} ms" for name, c in cpu.items())
+            + f" per 1,000 (idle before the writes: {100 * idle_cpu:.0f}% of a CPU)"
         )
 
 
