@@ -85,6 +85,27 @@ async def settled(pid: int) -> None:
         before = now
 
 
+Spent = tuple[dict[str, float], float]
+
+
+def spent(
+    procs: list[tuple[str, subprocess.Popen[bytes]]], before: list[dict[str, float]], idle: dict[int, float]
+) -> list[Spent]:
+    """Each process's CPU by thread since `before`, and its idle rate (CPU seconds per second)."""
+    return [
+        ({k: v - b.get(k, 0.0) for k, v in thread_cpu_seconds(p.pid).items()}, idle[p.pid])
+        for (_, p), b in zip(procs, before, strict=True)
+    ]
+
+
+def per_1000_line(label: str, cpu: dict[str, float], idle_cpu: float, created: int) -> str:
+    return (
+        f"{label}: "
+        + ", ".join(f"{name} {1e6 * c / created:.0f} ms" for name, c in cpu.items())
+        + f" per 1,000 (idle before the writes: {100 * idle_cpu:.0f}% of a CPU)"
+    )
+
+
 def spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
 
@@ -182,22 +203,10 @@ async def run(args: argparse.Namespace) -> None:
             ends = [positions[-1] for positions in last if positions]
             await asyncio.gather(*(folded(u, authority, crisis_path, ends) for u, _ in followers))
             caught_up = time.monotonic() - start
-            followed = [
-                (
-                    {k: v - before.get(k, 0.0) for k, v in thread_cpu_seconds(p.pid).items()},
-                    idle[p.pid],
-                )
-                for (_, p), before in zip(followers, followers_before, strict=True)
-            ]
+            followed = spent(followers, followers_before, idle)
             await asyncio.gather(*(settled(p.pid) for _, p in gateways))
             gateways_settled = time.monotonic() - start
-            fanned = [
-                (
-                    {k: v - before.get(k, 0.0) for k, v in thread_cpu_seconds(p.pid).items()},
-                    idle[p.pid],
-                )
-                for (_, p), before in zip(gateways, gateways_before, strict=True)
-            ]
+            fanned = spent(gateways, gateways_before, idle)
         finally:
             for _, other in [*followers, *gateways]:
                 stop(other)
@@ -222,17 +231,11 @@ async def run(args: argparse.Namespace) -> None:
     )
     created = max(counts["created"], 1)
     for n, (cpu, idle_cpu) in enumerate(followed):
-        print(
-            f"follower {n + 1} (no requests, folded every write {caught_up:.1f} s after the start): "
-            + ", ".join(f"{name} {1e6 * c / created:.0f} ms" for name, c in cpu.items())
-            + f" per 1,000 (idle before the writes: {100 * idle_cpu:.0f}% of a CPU)"
-        )
+        label = f"follower {n + 1} (no requests, folded every write {caught_up:.1f} s after the start)"
+        print(per_1000_line(label, cpu, idle_cpu, created))
     for n, (cpu, idle_cpu) in enumerate(fanned):
-        print(
-            f"gateway {n + 1} (no subscribers, CPU settled {gateways_settled:.1f} s after the start): "
-            + ", ".join(f"{name} {1e6 * c / created:.0f} ms" for name, c in cpu.items())
-            + f" per 1,000 (idle before the writes: {100 * idle_cpu:.0f}% of a CPU)"
-        )
+        label = f"gateway {n + 1} (no subscribers, CPU settled {gateways_settled:.1f} s after the start)"
+        print(per_1000_line(label, cpu, idle_cpu, created))
 
 
 def main() -> None:
